@@ -1,0 +1,34 @@
+"""The backend-specific part of training: gradients and compilation of one training step.
+
+Everything else in ssgan is written once with `keras.ops`; each module here is the small piece that
+differs between Keras backends, with the same four functions:
+
+- `value_and_grad(fn)`: `fn(params, *args) -> (loss, aux)` to
+  `(params, *args) -> ((loss, aux), grads with respect to params)`.
+- `compile_steps(step_fn, precision)`: `step_fn(state, data, indices) -> (state, metrics)` to a
+  compiled `run(state, data, indices)` that applies it once per row of `indices` and returns the
+  final state and the per-step metrics stacked along a leading axis.
+- `compile_function(fn, precision)`: a compiled version of a pure function (evaluation).
+- `to_device(array)` / `to_numpy(tensor)`.
+"""
+
+import keras
+
+SUPPORTED_BACKENDS = ("tensorflow", "jax")
+
+
+def get_backend(name=None):
+    """The ssgan backend module of the current (or the named) Keras backend."""
+    name = name or keras.backend.backend()
+    if name == "jax":
+        from ssgan.backends import jax_backend
+
+        return jax_backend
+    if name == "tensorflow":
+        from ssgan.backends import tensorflow_backend
+
+        return tensorflow_backend
+    raise RuntimeError(
+        f"ssgan trains with the Keras backends {', '.join(SUPPORTED_BACKENDS)}; the current "
+        f"backend is {name!r}. Set KERAS_BACKEND=tensorflow (CPU) or KERAS_BACKEND=jax (GPU)."
+    )

@@ -1,0 +1,93 @@
+"""Losses of the K+1-class semi-supervised GAN (Salimans et al. 2016), pure functions of tensors.
+
+The discriminator outputs K class logits l_1..l_K; the (K+1)-th "fake" logit is fixed at 0, which
+loses no generality (softmax is invariant to a common shift). With Z(x) = Σ_k exp(l_k(x)):
+
+    p(y = k | x, real) = softmax(l)_k,    D(x) = p(real | x) = Z(x) / (Z(x) + 1).
+
+Every loss below is written with log Z(x) = logsumexp(l(x)) and softplus, so it never forms Z(x)
+itself and stays finite for any logits.
+"""
+
+from keras import ops
+
+
+def log_sum_exp(logits):
+    """log Σ_k exp(l_k) over the last axis: log Z(x), computed stably."""
+    return ops.logsumexp(logits, axis=-1)
+
+
+def supervised_loss(logits, labels):
+    """Cross-entropy over the K real classes: mean(log Z(x) − l_y(x)).
+
+    `labels` are integer class indices in [0, K).
+    """
+    labels = ops.cast(labels, "int32")
+    target_logit = ops.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+    return ops.mean(log_sum_exp(logits) - target_logit)
+
+
+def unsupervised_discriminator_loss(logits_real, logits_fake, real_target=1.0):
+    """Real-versus-fake loss of the K+1 discriminator, binary cross-entropy on D(x) = Z/(Z+1).
+
+    With s = log Z(x):  log D(x) = s − softplus(s),  log(1 − D(x)) = −softplus(s). Then
+
+        real term: −[t·log D(x) + (1−t)·log(1−D(x))] = softplus(s_real) − t·s_real
+        fake term: −log(1 − D(G(z)))                  = softplus(s_fake)
+
+    and the loss is the mean of the two terms, ½·mean(real) + ½·mean(fake), as in the
+    Improved-GAN code. `real_target` t < 1 is one-sided label smoothing (§3.4 of the paper): only
+    the real target is softened, the fake target stays 0.
+    """
+    s_real = log_sum_exp(logits_real)
+    s_fake = log_sum_exp(logits_fake)
+    real_term = ops.softplus(s_real) - real_target * s_real
+    fake_term = ops.softplus(s_fake)
+    return 0.5 * ops.mean(real_term) + 0.5 * ops.mean(fake_term)
+
+
+def one_sided_label_smoothing(smoothing):
+    """The real target of `unsupervised_discriminator_loss` for a smoothing amount: 1 − smoothing.
+
+    Only the real side is smoothed: smoothing the fake target too would reward the generator for
+    samples the discriminator already finds unlikely under the data (§3.4).
+    """
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"label smoothing must be in [0, 1), got {smoothing}.")
+    return 1.0 - smoothing
+
+
+def feature_matching_loss(features_real, features_fake):
+    """Feature matching (§3.1): ‖E f(x) − E f(G(z))‖², averaged over the feature units.
+
+    The expectations are batch means of an intermediate discriminator layer f; the mean (rather
+    than the sum) over units follows the Improved-GAN code and keeps the scale independent of the
+    layer's width.
+    """
+    difference = ops.mean(features_real, axis=0) - ops.mean(features_fake, axis=0)
+    return ops.mean(ops.square(difference))
+
+
+def historical_averaging_penalty(parameters, averages):
+    """Historical averaging (§3.3): Σ_i ‖θ_i − θ̄_i‖², θ̄ the running mean (1/t)·Σ_τ θ_τ.
+
+    `parameters` and `averages` are matching lists of tensors. The running mean is updated outside
+    the loss (`update_historical_average`), so the penalty pulls θ towards its past without
+    letting the gradient move the past.
+    """
+    total = 0.0
+    for theta, average in zip(parameters, averages):
+        total = total + ops.sum(ops.square(theta - ops.stop_gradient(average)))
+    return total
+
+
+def update_historical_average(averages, parameters, count):
+    """θ̄_t = θ̄_{t−1} + (θ_t − θ̄_{t−1}) / t, the incremental form of (1/t)·Σ_τ θ_τ; `count` is t."""
+    count = ops.cast(count, "float32")
+    return [average + (theta - average) / count for theta, average in zip(parameters, averages)]
+
+
+def classification_error(logits, labels):
+    """Share of examples whose arg-max class differs from the label."""
+    predicted = ops.argmax(logits, axis=-1)
+    return ops.mean(ops.cast(ops.not_equal(predicted, ops.cast(labels, predicted.dtype)), "float32"))
