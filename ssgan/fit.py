@@ -34,6 +34,7 @@ def _fail(message, code=EXIT_USAGE):
 
 def build_parser():
     from ssgan.data import DATASETS
+    from ssgan.objectives import OBJECTIVES
 
     parser = _Parser(
         prog="python -m ssgan.fit",
@@ -56,8 +57,12 @@ def build_parser():
         help="fail instead of downloading a data set that is not on disk")
     add("--out", default=None,
         help="run directory (default runs/<dataset>-<labels>-<generator>-seed<seed>)")
-    add("--generator", default="feature-matching", help="generator objective: "
-        "feature-matching (plain Improved-GAN), or a conditional kind where available")
+    add("--generator", default="feature-matching", choices=sorted(OBJECTIVES),
+        help="generator objective: feature-matching (the plain Improved-GAN generator), cgan "
+        "(class-conditional) or infogan (categorical and continuous codes)")
+    add("--generator-option", action="append", default=[], metavar="KEY=VALUE",
+        help="an option of the generator objective, e.g. tie_codes_to_labels=true for infogan "
+        "(VALUE is read as JSON, else as a string); repeatable")
     add("--architecture", default="mlp", choices=("mlp", "conv"),
         help="the paper's MLP pair, or a DCGAN-style convolutional pair")
     add("--minibatch-discrimination", action="store_true",
@@ -87,11 +92,26 @@ def build_parser():
     return parser
 
 
+def _generator_options(pairs):
+    """{"key": value} from ["key=value", ...], each value parsed as JSON when it is JSON."""
+    options = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            _fail(f"--generator-option takes KEY=VALUE, got {pair!r}.")
+        try:
+            options[key] = json.loads(text)
+        except json.JSONDecodeError:
+            options[key] = text
+    return options
+
+
 def _training_config(args):
     from ssgan.training import TrainingConfig
 
     values = {name: getattr(args, name) for name in _TRAINING_OPTIONS}
     values["epochs"] = args.epochs or DEFAULT_EPOCHS
+    values["generator_options"] = _generator_options(args.generator_option)
     return TrainingConfig(**values)
 
 
@@ -168,7 +188,7 @@ def main(argv=None):
     try:
         config = _training_config(args)
         trainer = SemiSupervisedGAN(info.image_shape, info.n_classes, config)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: an option the objective does not take
         _fail(exc)
     os.makedirs(run_dir, exist_ok=True)
     if args.resume and os.path.exists(checkpoint_dir):

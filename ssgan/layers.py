@@ -37,8 +37,9 @@ class _WeightNormMixin:
         std = ops.sqrt(ops.mean(ops.square(centered), axis=self._stat_axes) + 1e-12)
         inv_std = self.init_scale / std
         self.scale.assign(self.scale * inv_std)
-        if self.use_bias:
-            self.bias.assign(-mean * inv_std)
+        if not self.use_bias:  # nothing can remove the mean
+            return self.activation(pre_activation * inv_std)
+        self.bias.assign(-mean * inv_std)
         return self.activation(centered * inv_std)
 
     def _common_config(self):
@@ -364,9 +365,9 @@ class VirtualBatchNormalization(keras.layers.Layer):
 
     The first `reference_size` rows of the input are the reference batch (prepended by a
     `ReferenceBatch` layer). Each row x is normalized with the statistics of the reference batch
-    combined with x itself, weight 1/(n+1) for x: μ = (n·μ_ref + μ_x)/(n+1),
-    σ² = (n·E_ref[h²] + E_x[h²])/(n+1) − μ², per feature (per channel for images, where μ_x and
-    E_x average over the example's own pixels). A row's output therefore depends on itself and the
+    combined with x itself, weight 1/(n+1) for x: the mean and variance of the reference rows and
+    x pooled together, per feature (per channel for images, where x contributes the moments of its
+    own pixels). A row's output therefore depends on itself and the
     reference batch only, never on the other rows of its minibatch, and training and inference
     compute the same thing.
 
@@ -396,15 +397,19 @@ class VirtualBatchNormalization(keras.layers.Layer):
         ref_axes = (0,) + own_axes
         reference = inputs[: self.reference_size]
         ref_mean = ops.mean(reference, axis=ref_axes)
-        ref_mean_sq = ops.mean(ops.square(reference), axis=ref_axes)
+        ref_var = ops.mean(ops.square(reference - ref_mean), axis=ref_axes)
         if own_axes:
             own_mean = ops.mean(inputs, axis=own_axes, keepdims=True)
-            own_mean_sq = ops.mean(ops.square(inputs), axis=own_axes, keepdims=True)
+            own_var = ops.mean(ops.square(inputs - own_mean), axis=own_axes, keepdims=True)
         else:
-            own_mean, own_mean_sq = inputs, ops.square(inputs)
-        mean = (n * ref_mean + own_mean) / (n + 1.0)
-        mean_sq = (n * ref_mean_sq + own_mean_sq) / (n + 1.0)
-        variance = ops.maximum(mean_sq - ops.square(mean), 0.0)
+            own_mean, own_var = inputs, 0.0
+        # Pooled moments with weights w = n/(n+1) (reference) and 1 − w (the example), written
+        # around each part's own mean rather than as E[h²] − μ², which cancels catastrophically
+        # when the mean is large next to the spread:
+        #   μ = w·μ_ref + (1−w)·μ_x,   σ² = w·σ²_ref + (1−w)·σ²_x + w·(1−w)·(μ_x − μ_ref)².
+        w = n / (n + 1.0)
+        mean = w * ref_mean + (1.0 - w) * own_mean
+        variance = w * ref_var + (1.0 - w) * own_var + w * (1.0 - w) * ops.square(own_mean - ref_mean)
         outputs = (inputs - mean) * ops.rsqrt(variance + self.epsilon)
         if self.scale:
             outputs = outputs * self.gamma

@@ -20,8 +20,9 @@ class Adam:
         learning_rate: the step size, constant until `decay_start`.
         beta_1, beta_2: decay rates of the first and second moment estimates.
         epsilon: added to v̂ inside the square root.
-        decay_start, total_steps: when given, the learning rate decays linearly from step
-            `decay_start` to 0 at `total_steps`.
+        decay_start, total_steps: when given, the learning rate decays linearly after step
+            `decay_start`: update k uses lr·(total_steps − k + 1)/(total_steps − decay_start), the
+            rate at the start of its step, so the last update still moves (by lr/(T − D)).
     """
 
     def __init__(

@@ -36,6 +36,7 @@ from ssgan import losses
 from ssgan.backends import get_backend
 from ssgan.models import build_discriminator
 from ssgan.models import build_generator
+from ssgan.models import set_generator_reference
 from ssgan.models import set_reference_batches
 from ssgan.objectives import make_objective
 from ssgan.optimizers import Adam
@@ -76,6 +77,8 @@ class TrainingConfig:
             started at zero shrinks the weights it evaluates during the first ~1/rate steps.
         init_examples: unlabeled examples for the data-dependent initialization.
         matmul_precision: JAX matmul precision ("highest" = true float32; "default" allows TF32).
+        jit_compile: TensorFlow only: XLA-compile the step; None uses XLA on a GPU only (on the
+            CPU it ran the step several times slower than TensorFlow's own kernels).
         steps_per_call: steps per compiled call (the progress bar updates between calls);
             None picks a divisor of `steps_per_epoch` near 50.
         seed: seeds weights, noise, latent samples and batch order.
@@ -108,6 +111,7 @@ class TrainingConfig:
     ema_debias: bool = True
     init_examples: int = 500
     matmul_precision: str = "highest"
+    jit_compile: bool | None = None
     steps_per_call: int | None = None
     seed: int = 0
     generator_options: dict = dataclasses.field(default_factory=dict)
@@ -221,6 +225,14 @@ class SemiSupervisedGAN:
         init = x_unlabeled[rng.choice(len(x_unlabeled), min(cfg.init_examples, len(x_unlabeled)),
                                       replace=False)]
         set_reference_batches(self.discriminator, init)
+        sizes = [layer.size for layer in self.generator.layers
+                 if isinstance(layer, ssgan_layers.ReferenceBatch)]
+        if sizes:
+            # The generator's reference batch: a sample of its own latent distribution.
+            reference, _ = self.objective.sample(
+                keras.random.SeedGenerator(cfg.seed + 1), max(sizes)
+            )
+            set_generator_reference(self.generator, reference)
         ssgan_layers.initialize_weight_norm(self.discriminator, init, training=True)
         self._build_optimizers(steps_per_epoch)
         self.state = self._state_from_models()
@@ -228,20 +240,21 @@ class SemiSupervisedGAN:
     def _build_optimizers(self, steps_per_epoch):
         cfg = self.config
         self._steps_per_epoch = steps_per_epoch
-        decay_start = None
+        # The generator updates `generator_steps` times per step: its schedule counts those.
+        d_steps = cfg.epochs * steps_per_epoch
+        g_steps = d_steps * cfg.generator_steps
+        d_decay = g_decay = None
         if cfg.lr_decay_start is not None:
-            decay_start = cfg.lr_decay_start * steps_per_epoch
-        total = cfg.epochs * steps_per_epoch
+            d_decay = cfg.lr_decay_start * steps_per_epoch
+            g_decay = d_decay * cfg.generator_steps
         self.d_optimizer = Adam(cfg.learning_rate, cfg.beta_1, cfg.beta_2, cfg.adam_epsilon,
-                                decay_start, total)
+                                d_decay, d_steps)
         self.g_optimizer = Adam(
             cfg.learning_rate if cfg.generator_learning_rate is None
             else cfg.generator_learning_rate,
             cfg.beta_1 if cfg.generator_beta_1 is None else cfg.generator_beta_1,
-            cfg.beta_2, cfg.adam_epsilon, decay_start, total * cfg.generator_steps,
+            cfg.beta_2, cfg.adam_epsilon, g_decay, g_steps,
         )
-        if decay_start is not None:
-            self.g_optimizer.decay_start = decay_start * cfg.generator_steps
 
     def _copy(self, variables):
         # Copies, never the variables' own buffers: the JAX step donates (reuses) its input state.
@@ -330,23 +343,34 @@ class SemiSupervisedGAN:
 
     def generator_loss(self, g_trainable, g_non_trainable, d_trainable, d_non_trainable, batch,
                        history=None, training=True):
-        """The generator's loss on `batch` (generator_inputs, latent, x_unlabeled_2): the
-        objective's loss against the discriminator (+ historical averaging).
+        """The generator's loss on `batch` (generator_inputs, latent, real_outputs: the
+        discriminator's outputs on a real unlabeled batch): the objective's loss against the
+        discriminator (+ historical averaging).
         Returns (loss, (new generator state, new discriminator state, metrics))."""
         cfg = self.config
         x_fake, g_non_trainable = self.generator.stateless_call(
             g_trainable, g_non_trainable, batch["generator_inputs"], training=True
         )
-        (out_real, out_fake), d_non_trainable = self._discriminate(
-            d_trainable, d_non_trainable, [batch["x_unlabeled_2"], x_fake], training
+        out_fake, d_non_trainable = self.discriminator.stateless_call(
+            d_trainable, d_non_trainable, x_fake, training=training
         )
-        loss, extra_metrics = self.objective.generator_loss(out_fake, out_real, batch["latent"])
+        loss, extra_metrics = self.objective.generator_loss(
+            out_fake, batch["real_outputs"], batch["latent"]
+        )
         metrics = {"loss_generator": loss, **extra_metrics}
         if history:
             loss = loss + cfg.historical_averaging * losses.historical_averaging_penalty(
                 g_trainable, history
             )
         return loss, (g_non_trainable, d_non_trainable, metrics)
+
+    def _real_outputs(self, d_trainable, d_non_trainable, x, training=True):
+        """Discriminator outputs on real data for the generator's loss: constants to it, computed
+        once per step outside the gradient (no backward pass through them)."""
+        outputs, d_non_trainable = self.discriminator.stateless_call(
+            d_trainable, d_non_trainable, x, training=training
+        )
+        return {k: ops.stop_gradient(v) for k, v in outputs.items()}, d_non_trainable
 
     def _train_step(self, state, data, indices):
         cfg = self.config
@@ -376,10 +400,14 @@ class SemiSupervisedGAN:
         # 2. Generator, against the updated discriminator and a second unlabeled batch.
         g_trainable, g_non_trainable = state["g_trainable"], state["g_non_trainable"]
         g_optimizer = state["g_optimizer"]
-        x_unl2 = ops.take(data["x_unlabeled"], indices["unlabeled_2"], axis=0)
+        real_outputs, d_non_trainable = self._real_outputs(
+            d_trainable, d_non_trainable,
+            ops.take(data["x_unlabeled"], indices["unlabeled_2"], axis=0),
+        )
         for _ in range(cfg.generator_steps):
             g_inputs, latent, seed = self._draw(seed, cfg.batch_size)
-            g_batch = {"generator_inputs": g_inputs, "latent": latent, "x_unlabeled_2": x_unl2}
+            g_batch = {"generator_inputs": g_inputs, "latent": latent,
+                       "real_outputs": real_outputs}
             (_, (g_non_trainable, d_non_trainable, g_metrics)), g_grads = grad(
                 self.generator_loss
             )(g_trainable, g_non_trainable, d_trainable, d_non_trainable, g_batch,
@@ -433,8 +461,12 @@ class SemiSupervisedGAN:
         d_loss, (_, d_metrics) = self.discriminator_loss(
             state["d_trainable"], state["d_non_trainable"], d_batch, training=training
         )
+        real_outputs, _ = self._real_outputs(
+            state["d_trainable"], state["d_non_trainable"], to(self._reshape(x_unlabeled_2)),
+            training,
+        )
         g_batch = {"generator_inputs": generator_inputs, "latent": latent,
-                   "x_unlabeled_2": to(self._reshape(x_unlabeled_2))}
+                   "real_outputs": real_outputs}
         g_loss, (_, _, g_metrics) = self.generator_loss(
             state["g_trainable"], state["g_non_trainable"], state["d_trainable"],
             state["d_non_trainable"], g_batch, training=training,
@@ -483,7 +515,9 @@ class SemiSupervisedGAN:
         if steps % per_call:
             raise ValueError(f"steps_per_call={per_call} must divide steps_per_epoch={steps}.")
         if self._run_steps is None:
-            self._run_steps = self.backend.compile_steps(self._train_step, cfg.matmul_precision)
+            self._run_steps = self.backend.compile_steps(
+                self._train_step, cfg.matmul_precision, cfg.jit_compile
+            )
         data = {
             "x_labeled": self.backend.to_device(x_labeled),
             "y_labeled": self.backend.to_device(y_labeled),
@@ -513,18 +547,12 @@ class SemiSupervisedGAN:
             print(f"Epoch {epoch}/{epochs}", flush=True)
             progress = keras.utils.Progbar(steps, stateful_metrics=None)
         totals = {}
-        first_call_seconds = None
         start = time.perf_counter()
-        for first in range(0, steps, per_call):
-            chunk = {k: self.backend.to_device(v[first : first + per_call])
-                     for k, v in indices.items()}
-            call_start = time.perf_counter()
-            self.state, metrics = self._run_steps(self.state, data, chunk)
+
+        def collect(first, metrics):
+            # Pulling the metrics waits for their call; by then the next call is already queued
+            # (JAX dispatches asynchronously), so the device never idles on the host.
             metrics = {k: self.backend.to_numpy(v) for k, v in metrics.items()}
-            if not self._compiled:
-                # The first call traces and compiles; report it apart from the training time.
-                first_call_seconds = time.perf_counter() - call_start
-                self._compiled = True
             bad = [k for k, v in metrics.items() if not np.all(np.isfinite(v))]
             if bad:
                 raise TrainingDivergedError(
@@ -535,16 +563,30 @@ class SemiSupervisedGAN:
             for k, v in metrics.items():
                 totals[k] = totals.get(k, 0.0) + float(np.sum(v))
             if progress is not None:
-                done = first + per_call
-                progress.update(done, [(k, float(np.mean(v))) for k, v in metrics.items()])
+                progress.update(first + per_call,
+                                [(k, float(np.mean(v))) for k, v in metrics.items()])
+
+        compile_seconds = None
+        pending = None
+        for first in range(0, steps, per_call):
+            chunk = {k: self.backend.to_device(v[first : first + per_call])
+                     for k, v in indices.items()}
+            if not self._compiled:
+                compile_start = time.perf_counter()
+                self._run_steps.compile(self.state, data, chunk)
+                compile_seconds = time.perf_counter() - compile_start
+                self._compiled = True
+            self.state, metrics = self._run_steps(self.state, data, chunk)
+            if pending is not None:
+                collect(*pending)
+            pending = (first, metrics)
+        collect(*pending)
         seconds = time.perf_counter() - start
         self.epoch = epoch
         logs = {"epoch": epoch, **{k: v / steps for k, v in totals.items()}}
-        if first_call_seconds is not None and steps > per_call:
-            # The first call also ran `per_call` steps: count those at the steady rate of the rest.
-            per_step = (seconds - first_call_seconds) / (steps - per_call)
-            logs["compile_seconds"] = first_call_seconds - per_step * per_call
-            seconds = per_step * steps
+        if compile_seconds is not None:
+            logs["compile_seconds"] = compile_seconds
+            seconds -= compile_seconds
         logs["seconds"] = seconds
         logs["learning_rate"] = float(self.d_optimizer.learning_rate_at(self.epoch * steps))
         return logs
@@ -590,7 +632,9 @@ class SemiSupervisedGAN:
                 )
                 return outputs["logits"]
 
-            self._predict = self.backend.compile_function(predict, self.config.matmul_precision)
+            self._predict = self.backend.compile_function(
+                predict, self.config.matmul_precision, self.config.jit_compile
+            )
         trainable = [v.value for v in self.discriminator.trainable_variables]
         non_trainable = [v.value for v in self.discriminator.non_trainable_variables]
         n = len(x)

@@ -76,9 +76,14 @@ def test_results_are_cached_and_read_only(mnist):
         y_train[0] = 3
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason=f"Fashion-MNIST not installed at {FASHION_DIR}")
-def test_fashion_mnist(isolated_env):
-    (x_train, y_train), (x_test, y_test) = data.load_dataset("fashion_mnist", data_dir=FASHION_DIR)
+def test_fashion_mnist_from_the_debian_package(isolated_env):
+    """Found in Debian's folder without any setting when `dataset-fashion-mnist` is installed;
+    otherwise a clear error that lists that folder among those searched (never a skip)."""
+    if not FASHION_DIR.is_dir():
+        with pytest.raises(data.DatasetNotFoundError, match=str(FASHION_DIR)):
+            data.load_dataset("fashion_mnist", download=False)
+        return
+    (x_train, y_train), (x_test, y_test) = data.load_dataset("fashion_mnist", download=False)
     assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
     assert x_train.dtype == np.uint8 and y_test.dtype == np.int64
     assert np.bincount(y_train).tolist() == [6000] * 10

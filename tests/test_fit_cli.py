@@ -42,7 +42,9 @@ def test_help_explains_every_option(capsys):
         (["--labeled", "15"], "divisible by the number of classes"),
         (["--labeled", "5"], "at least the number of classes"),
         (["--dataset", "imagenet"], "invalid choice: 'imagenet'"),
-        (["--generator", "nonsense", "--epochs", "1"], "Unknown generator 'nonsense'"),
+        (["--generator", "nonsense"], "invalid choice: 'nonsense'"),
+        (["--generator-option", "novalue"], "KEY=VALUE"),
+        (["--generator", "cgan", "--generator-option", "bogus=1"], "bogus"),
         (["--epochs", "0"], "must be positive"),
     ],
 )

@@ -195,3 +195,15 @@ def test_tensorflow_and_jax_compute_the_same_losses(mnist_subset, tmp_path):
     for key in ("discriminator", "generator", "loss_supervised", "loss_unsupervised",
                 "loss_generator"):
         assert jax_losses[key] == pytest.approx(tf_losses[key], rel=1e-5, abs=1e-5), key
+
+
+def test_vbn_generator_reference_is_drawn_from_the_latent_distribution(mnist_subset):
+    """A conditional generator's reference batch holds real one-hot classes, not uniform noise."""
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    trainer = _trainer(generator="cgan", vbn=True, epochs=1, steps_per_epoch=2)
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    classes = np.asarray(trainer.generator.get_layer("reference_y").reference)
+    np.testing.assert_array_equal(classes.sum(axis=1), 1.0)
+    assert set(np.unique(classes)) == {0.0, 1.0}
+    z = np.asarray(trainer.generator.get_layer("reference_z").reference)
+    assert z.min() >= 0.0 and z.max() <= 1.0 and z.std() > 0.2

@@ -1,15 +1,18 @@
 """The backend-specific part of training: gradients and compilation of one training step.
 
 Everything else in ssgan is written once with `keras.ops`; each module here is the small piece that
-differs between Keras backends, with the same four functions:
+differs between Keras backends, with the same functions:
 
 - `value_and_grad(fn)`: `fn(params, *args) -> (loss, aux)` to
   `(params, *args) -> ((loss, aux), grads with respect to params)`.
-- `compile_steps(step_fn, precision)`: `step_fn(state, data, indices) -> (state, metrics)` to a
-  compiled `run(state, data, indices)` that applies it once per row of `indices` and returns the
-  final state and the per-step metrics stacked along a leading axis.
-- `compile_function(fn, precision)`: a compiled version of a pure function (evaluation).
-- `to_device(array)` / `to_numpy(tensor)`.
+- `compile_steps(step_fn, precision, jit_compile)`: `step_fn(state, data, indices) ->
+  (state, metrics)` to a compiled `run(state, data, indices)` that applies it once per row of
+  `indices` and returns the final state and the per-step metrics stacked along a leading axis;
+  `run.compile(state, data, indices)` compiles it ahead of the first call (to time compilation).
+- `compile_function(fn, precision, jit_compile)`: a compiled pure function (evaluation).
+- `to_device(array)`, `to_numpy(tensor)`, `device_description()`.
+
+`precision` is JAX's matmul precision; `jit_compile` asks TensorFlow for XLA (None: on a GPU).
 """
 
 import keras

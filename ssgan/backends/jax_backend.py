@@ -22,23 +22,38 @@ def _precision_scope(precision):
     return jax.default_matmul_precision(precision) if precision else contextlib.nullcontext()
 
 
-def compile_steps(step_fn, precision=None):
-    def run(state, data, indices):
-        def body(carry, step_indices):
-            return step_fn(carry, data, step_indices)
+class _CompiledSteps:
+    """`run(state, data, indices)`, compiled ahead of time by `compile` (which `__call__` does on
+    first use), so that compilation can be timed apart from training."""
 
-        return jax.lax.scan(body, state, indices)
+    def __init__(self, step_fn, precision):
+        def run(state, data, indices):
+            def body(carry, step_indices):
+                return step_fn(carry, data, step_indices)
 
-    compiled = jax.jit(run, donate_argnums=0)
+            return jax.lax.scan(body, state, indices)
 
-    def call(state, data, indices):
-        with _precision_scope(precision):
-            return compiled(state, data, indices)
+        self._jitted = jax.jit(run, donate_argnums=0)
+        self._precision = precision
+        self._executable = None
 
-    return call
+    def compile(self, state, data, indices):
+        with _precision_scope(self._precision):
+            self._executable = self._jitted.lower(state, data, indices).compile()
+
+    def __call__(self, state, data, indices):
+        if self._executable is None:
+            self.compile(state, data, indices)
+        return self._executable(state, data, indices)
 
 
-def compile_function(fn, precision=None):
+def compile_steps(step_fn, precision=None, jit_compile=None):
+    del jit_compile  # always compiled: JAX has no faster uncompiled path
+    return _CompiledSteps(step_fn, precision)
+
+
+def compile_function(fn, precision=None, jit_compile=None):
+    del jit_compile
     compiled = jax.jit(fn)
 
     def call(*args):

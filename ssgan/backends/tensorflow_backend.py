@@ -1,10 +1,9 @@
-"""TensorFlow: `tf.GradientTape` for gradients, `tf.function(jit_compile=True)` for compilation.
+"""TensorFlow: `tf.GradientTape` for gradients, `tf.function` for compilation.
 
-One step is one XLA-compiled function; a run of steps calls it from a Python loop (on the CPU the
-call overhead is small next to a step).
+One step is one graph function; a run of steps calls it from a Python loop (the call overhead is
+small next to a step). XLA (`jit_compile`) is used on a GPU only: on the CPU, TensorFlow's own
+kernels ran the MLP step several times faster than XLA's (benchmarks/SPEED.md).
 """
-
-import os
 
 import numpy as np
 import tensorflow as tf
@@ -20,25 +19,49 @@ def value_and_grad(fn):
     return wrapped
 
 
-def compile_steps(step_fn, precision=None):
-    del precision  # float32 products are exact float32 on the CPU
-    compiled = tf.function(step_fn, jit_compile=os.environ.get("SSGAN_TF_JIT", "1") == "1", reduce_retracing=True)
+def _use_xla(jit_compile):
+    if jit_compile is None:
+        return bool(tf.config.list_physical_devices("GPU"))
+    return bool(jit_compile)
 
-    def run(state, data, indices):
+
+class _CompiledSteps:
+    """`run(state, data, indices)`: the step as one graph function called once per step; `compile`
+    traces it (and XLA-compiles it when asked) ahead of the first call."""
+
+    def __init__(self, step_fn, jit_compile):
+        self._step = tf.function(step_fn, jit_compile=_use_xla(jit_compile),
+                                 reduce_retracing=True)
+
+    @staticmethod
+    def _step_indices(indices, i):
+        return {k: v[i] for k, v in indices.items()}
+
+    def compile(self, state, data, indices):
+        concrete = self._step.get_concrete_function(state, data, self._step_indices(indices, 0))
+        if self._step._jit_compile:
+            # XLA compiles on the first execution, not at tracing: run the step once, discarding
+            # its result (the inputs are not modified: TensorFlow tensors are immutable).
+            concrete(state, data, self._step_indices(indices, 0))
+
+    def __call__(self, state, data, indices):
         n_steps = len(next(iter(indices.values())))
         per_step = []
         for i in range(n_steps):
-            state, metrics = compiled(state, data, {k: v[i] for k, v in indices.items()})
+            state, metrics = self._step(state, data, self._step_indices(indices, i))
             per_step.append(metrics)
         stacked = {k: tf.stack([m[k] for m in per_step]) for k in per_step[0]}
         return state, stacked
 
-    return run
+
+def compile_steps(step_fn, precision=None, jit_compile=None):
+    del precision  # TensorFlow keeps float32 products in float32 unless told otherwise
+    return _CompiledSteps(step_fn, jit_compile)
 
 
-def compile_function(fn, precision=None):
+def compile_function(fn, precision=None, jit_compile=None):
     del precision
-    return tf.function(fn, jit_compile=True, reduce_retracing=True)
+    return tf.function(fn, jit_compile=_use_xla(jit_compile), reduce_retracing=True)
 
 
 def to_device(array):

@@ -7,6 +7,7 @@ from ssgan.models.discriminators import set_reference_batches
 from ssgan.models.generators import build_conv_generator
 from ssgan.models.generators import build_generator
 from ssgan.models.generators import build_mlp_generator
+from ssgan.models.generators import set_generator_reference
 
 ARCHITECTURES = ("mlp", "conv")
 
@@ -18,5 +19,6 @@ __all__ = [
     "build_generator",
     "build_mlp_discriminator",
     "build_mlp_generator",
+    "set_generator_reference",
     "set_reference_batches",
 ]

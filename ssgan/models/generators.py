@@ -7,14 +7,43 @@ import keras
 from ssgan import layers as ssgan_layers
 
 
-def _inputs(latent_dim, condition_dims):
-    """Model inputs: `z`, then one input per named condition; and their concatenation."""
+def _inputs(latent_dim, condition_dims, vbn=False, reference_size=64, seed=None):
+    """Model inputs (`z`, then one per named condition) and their concatenation.
+
+    With `vbn`, each input gets its own `ReferenceBatch`: z's reference is drawn from U(0, 1) when
+    built; a condition's (a one-hot class, codes) should come from its own distribution: set all
+    of them with `set_generator_reference` before training.
+    """
     inputs = [keras.Input(shape=(latent_dim,), name="z")]
     for name, dim in (condition_dims or {}).items():
         inputs.append(keras.Input(shape=(dim,), name=name))
+    merged = inputs
+    if vbn:
+        merged = [
+            ssgan_layers.ReferenceBatch(
+                reference_size,
+                initializer=keras.initializers.RandomUniform(0.0, 1.0, seed=seed),
+                name=f"reference_{x.name}",
+            )(x)
+            for x in inputs
+        ]
     if len(inputs) == 1:
-        return inputs[0], inputs[0]
-    return inputs, keras.layers.Concatenate(name="latent")(inputs)
+        return inputs[0], merged[0]
+    return inputs, keras.layers.Concatenate(name="latent")(merged)
+
+
+def set_generator_reference(generator, inputs):
+    """Fix the reference batches of a `vbn` generator to `inputs` (as the generator takes them:
+    one array, or a list in the order of `generator.inputs`), e.g. a sample of its latent
+    distribution drawn by the objective."""
+    inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+    for model_input, values in zip(generator.inputs, inputs):
+        name = model_input.name
+        try:
+            layer = generator.get_layer(f"reference_{name}")
+        except ValueError:
+            continue  # not a VBN generator
+        layer.set_reference(values[: layer.size])
 
 
 def _normalization(vbn, reference_size, name):
@@ -42,13 +71,7 @@ def build_mlp_generator(
     batch of latent vectors replaces batch norm. `condition_dims` adds named inputs (a class one-hot
     for CGAN, codes for InfoGAN) concatenated to z.
     """
-    inputs, h = _inputs(latent_dim, condition_dims)
-    if vbn:
-        h = ssgan_layers.ReferenceBatch(
-            reference_size,
-            initializer=keras.initializers.RandomUniform(0.0, 1.0, seed=seed),
-            name="reference",
-        )(h)
+    inputs, h = _inputs(latent_dim, condition_dims, vbn, reference_size, seed)
     for i, units in enumerate(hidden_units):
         h = keras.layers.Dense(units, use_bias=False, name=f"dense_{i}")(h)
         h = _normalization(vbn, reference_size, f"norm_{i}")(h)
@@ -85,13 +108,7 @@ def build_conv_generator(
     if len(filters) != 2:
         raise ValueError(f"The conv generator takes two filter counts, got {filters}.")
     start = (math.ceil(height / 4), math.ceil(width / 4))
-    inputs, h = _inputs(latent_dim, condition_dims)
-    if vbn:
-        h = ssgan_layers.ReferenceBatch(
-            reference_size,
-            initializer=keras.initializers.RandomUniform(0.0, 1.0, seed=seed),
-            name="reference",
-        )(h)
+    inputs, h = _inputs(latent_dim, condition_dims, vbn, reference_size, seed)
     h = keras.layers.Dense(start[0] * start[1] * filters[0], use_bias=False, name="project")(h)
     h = _normalization(vbn, reference_size, "project_norm")(h)
     h = keras.layers.ReLU(name="project_relu")(h)

@@ -1,0 +1,455 @@
+"""Quality metrics of the generators, measured with a separately trained evaluation classifier.
+
+The evaluation classifier is a small CNN trained once on the full labeled training set (MNIST:
+≥ 99.3 % test accuracy, `MIN_ACCURACY`) by `train_evaluation_classifier` — never downloaded — and
+cached on disk by `load_evaluation_classifier` under `$XDG_CACHE_HOME/ssgan/eval_classifier/`
+(default `~/.cache/...`), keyed by the data set and `CLASSIFIER_VERSION`. It gives:
+
+* CGAN class consistency (`class_consistency`, `cgan_class_consistency`): the share of G(z, y)
+  that the classifier labels y;
+* InfoGAN code→class accuracy (`matching_accuracy`, `infogan_code_accuracy`): the categorical
+  code is only defined up to a permutation of the classes, so codes are matched one-to-one to
+  classes by the assignment that maximizes the agreement (`scipy.optimize.linear_sum_assignment`
+  on the code × class confusion matrix) and the accuracy is that of the matched labels;
+* a Fréchet distance on the classifier's penultimate features (`frechet_distance`,
+  `feature_statistics`, `mnist_fid`, `generator_fid`): the FID recipe of Heusel et al. (2017)
+  with the MNIST classifier in place of Inception ("MNIST-FID"); its values are on the scale of
+  these 128 features, not comparable with Inception FIDs.
+
+`evaluate_generator(trainer)` gathers the metrics that apply to a trainer's objective.
+"""
+
+import contextlib
+import json
+import os
+import random
+import time
+import warnings
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+CLASSIFIER_VERSION = 1
+MIN_ACCURACY = 0.993
+FEATURES_LAYER = "features"
+
+
+class ClassifierAccuracyError(RuntimeError):
+    """The trained evaluation classifier misses the required test accuracy."""
+
+
+# ------------------------------------------------------------------------ evaluation classifier
+
+
+def build_evaluation_classifier(input_shape=(28, 28, 1), n_classes=10, filters=(32, 64),
+                                dense_units=128, dropout=0.3):
+    """A small CNN: for each entry f of `filters` two 3×3 convolutions (valid padding, batch norm,
+    ReLU) and a 2×2 max-pooling; then a dense layer of `dense_units` (batch norm, ReLU) named
+    `features` — the penultimate features of the Fréchet distance — dropout and the class logits.
+    """
+    import keras
+
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    h = inputs
+    for block, n_filters in enumerate(filters):
+        for i in range(2):
+            h = keras.layers.Conv2D(n_filters, 3, use_bias=False, name=f"conv_{block}{'ab'[i]}")(h)
+            h = keras.layers.BatchNormalization(name=f"conv_{block}{'ab'[i]}_bn")(h)
+            h = keras.layers.ReLU(name=f"conv_{block}{'ab'[i]}_relu")(h)
+        h = keras.layers.MaxPooling2D(2, name=f"pool_{block}")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    h = keras.layers.Dense(dense_units, use_bias=False, name="dense")(h)
+    h = keras.layers.BatchNormalization(name="dense_bn")(h)
+    features = keras.layers.ReLU(name=FEATURES_LAYER)(h)
+    h = keras.layers.Dropout(dropout, name="dropout")(features)
+    logits = keras.layers.Dense(n_classes, name="logits")(h)
+    return keras.Model(inputs, logits, name="evaluation_classifier")
+
+
+@contextlib.contextmanager
+def _seeded(seed):
+    """Seed Keras (and NumPy's and Python's global generators) inside the block; restore the
+    global NumPy and Python states afterwards."""
+    import keras
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    keras.utils.set_random_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def _as_images(images, input_shape):
+    """`images` (flat, (N, H, W) or (N, H, W, C); uint8 in [0, 255] or floats in [0, 1]) as float32
+    of shape (N,) + `input_shape`."""
+    images = np.asarray(images)
+    scale = 1.0 / 255 if images.dtype == np.uint8 else 1.0
+    images = images.astype("float32") * np.float32(scale)
+    return images.reshape((len(images),) + tuple(input_shape))
+
+
+def _input_shape(model):
+    return tuple(int(d) for d in model.input.shape[1:])
+
+
+def train_evaluation_classifier(x_train, y_train, x_test=None, y_test=None, *, epochs=4,
+                                batch_size=128, learning_rate=2e-3, seed=0, model=None,
+                                min_accuracy=None, verbose=0, **build_options):
+    """Train the evaluation classifier on (`x_train`, `y_train`) and return (model, info).
+
+    Adam with a learning rate decaying linearly from `learning_rate` to 1/20 of it over the
+    `epochs`, cross-entropy on the logits, batches of `batch_size`. `model` (default
+    `build_evaluation_classifier(**build_options)`) must output logits and have a `features`
+    layer. With test data, `info["test_accuracy"]` is measured and, if `min_accuracy` is given,
+    `ClassifierAccuracyError` is raised below it. `info` also holds `train_seconds` (the wall time
+    of the training alone), `epochs`, `examples`.
+    """
+    import keras
+
+    y_train = np.asarray(y_train, dtype="int64")
+    with _seeded(seed):
+        if model is None:
+            shape = (28, 28, 1) if np.asarray(x_train).ndim in (2, 3) else np.shape(x_train)[1:]
+            build_options.setdefault("input_shape", shape)
+            build_options.setdefault("n_classes", int(y_train.max()) + 1)
+            model = build_evaluation_classifier(**build_options)
+        x_train = _as_images(x_train, _input_shape(model))
+        steps = epochs * int(np.ceil(len(x_train) / batch_size))
+        schedule = keras.optimizers.schedules.PolynomialDecay(
+            learning_rate, max(steps, 1), end_learning_rate=learning_rate / 20
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        start = time.perf_counter()
+        model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
+                  verbose=verbose)
+        seconds = time.perf_counter() - start
+    info = {"train_seconds": seconds, "epochs": int(epochs), "examples": int(len(x_train)),
+            "batch_size": int(batch_size), "learning_rate": float(learning_rate), "seed": int(seed)}
+    if x_test is not None:
+        info["test_accuracy"] = classifier_accuracy(model, x_test, y_test)
+        if min_accuracy is not None:
+            check_classifier_accuracy(info["test_accuracy"], min_accuracy)
+    return model, info
+
+
+def classifier_accuracy(classifier, images, labels):
+    """Share of `images` that `classifier` labels as `labels`."""
+    return class_consistency(classifier, images, labels)
+
+
+def check_classifier_accuracy(accuracy, min_accuracy=MIN_ACCURACY):
+    """Raise `ClassifierAccuracyError` if `accuracy` < `min_accuracy`."""
+    if accuracy < min_accuracy:
+        raise ClassifierAccuracyError(
+            f"The evaluation classifier reaches {100 * accuracy:.2f}% test accuracy, below the "
+            f"required {100 * min_accuracy:.2f}%; train it longer (more epochs)."
+        )
+
+
+def default_cache_dir():
+    """`$XDG_CACHE_HOME/ssgan/eval_classifier` (default `~/.cache/ssgan/eval_classifier`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ssgan" / "eval_classifier"
+
+
+def classifier_paths(dataset="mnist", cache_dir=None):
+    """(model path, metadata path) of the cached classifier of `dataset`."""
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    stem = f"{dataset}-v{CLASSIFIER_VERSION}"
+    return directory / f"{stem}.keras", directory / f"{stem}.json"
+
+
+def load_evaluation_classifier(dataset="mnist", cache_dir=None, train_if_missing=True,
+                               min_accuracy=MIN_ACCURACY, data_dir=None, verbose=1,
+                               **train_options):
+    """The evaluation classifier of `dataset`, from the cache or trained (and cached) now.
+
+    A cached classifier is used when its recorded test accuracy reaches `min_accuracy`. Otherwise,
+    with `train_if_missing`, one is trained on the full labeled training set
+    (`train_evaluation_classifier(**train_options)`; the data come from `ssgan.data.load_dataset`
+    with `data_dir`), checked against `min_accuracy` on the test set (`ClassifierAccuracyError`
+    below it: nothing is cached then) and written to the cache atomically, with a JSON of its
+    accuracy and training time next to it. Without `train_if_missing`, a missing classifier
+    raises `FileNotFoundError`.
+    """
+    import keras
+
+    model_path, meta_path = classifier_paths(dataset, cache_dir)
+    if model_path.is_file() and meta_path.is_file():
+        with open(meta_path) as f:
+            meta = json.load(f)
+        if meta.get("test_accuracy", 0.0) >= min_accuracy:
+            return keras.saving.load_model(model_path)
+        if verbose:
+            print(f"The cached evaluation classifier ({model_path}) has "
+                  f"{100 * meta.get('test_accuracy', 0.0):.2f}% test accuracy, below "
+                  f"{100 * min_accuracy:.2f}%.", flush=True)
+    if not train_if_missing:
+        raise FileNotFoundError(
+            f"No evaluation classifier for {dataset!r} with ≥ {100 * min_accuracy:.2f}% test "
+            f"accuracy in {model_path.parent}; call load_evaluation_classifier(..., "
+            "train_if_missing=True) to train one (a few minutes on a CPU)."
+        )
+    from ssgan.data import load_dataset
+
+    (x_train, y_train), (x_test, y_test) = load_dataset(dataset, data_dir=data_dir)
+    if verbose:
+        print(f"Training the evaluation classifier of {dataset!r} on {len(x_train)} images...",
+              flush=True)
+    model, info = train_evaluation_classifier(
+        x_train, y_train, x_test, y_test, min_accuracy=min_accuracy,
+        verbose=2 if verbose else 0, **train_options
+    )
+    if verbose:
+        print(f"Evaluation classifier: {100 * info['test_accuracy']:.2f}% test accuracy after "
+              f"{info['train_seconds']:.0f}s of training.", flush=True)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    info.update(dataset=dataset, version=CLASSIFIER_VERSION, keras=keras.__version__,
+                backend=keras.backend.backend())
+    tmp_model = model_path.with_name(f".{model_path.stem}.{os.getpid()}.tmp.keras")
+    tmp_meta = meta_path.with_name(f".{meta_path.name}.{os.getpid()}.tmp")
+    model.save(tmp_model)
+    with open(tmp_meta, "w") as f:
+        json.dump(info, f, indent=1)
+    os.replace(tmp_model, model_path)
+    os.replace(tmp_meta, meta_path)  # last: the metadata marks the cache entry complete
+    return model
+
+
+# ------------------------------------------------------------------------- classifier outputs
+
+_FEATURE_MODELS = weakref.WeakKeyDictionary()
+
+
+def _feature_model(classifier):
+    import keras
+
+    model = _FEATURE_MODELS.get(classifier)
+    if model is None:
+        model = keras.Model(
+            classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.output]
+        )
+        _FEATURE_MODELS[classifier] = model
+    return model
+
+
+def classifier_outputs(classifier, images, batch_size=500):
+    """(penultimate features, logits) of `classifier` on `images` (inference mode), as NumPy."""
+    import keras
+
+    images = _as_images(images, _input_shape(classifier))
+    model = _feature_model(classifier)
+    features, logits = [], []
+    for start in range(0, len(images), batch_size):
+        f, l = model(images[start : start + batch_size], training=False)
+        features.append(keras.ops.convert_to_numpy(f))
+        logits.append(keras.ops.convert_to_numpy(l))
+    return np.concatenate(features), np.concatenate(logits)
+
+
+def predict_classes(classifier, images, batch_size=500):
+    """The classifier's arg-max class of each image."""
+    return np.argmax(classifier_outputs(classifier, images, batch_size)[1], axis=-1)
+
+
+def class_consistency(classifier, images, labels):
+    """Share of `images` classified as `labels` (CGAN: the share of G(z, y) classified as y)."""
+    return float(np.mean(predict_classes(classifier, images) == np.asarray(labels)))
+
+
+# --------------------------------------------------------------------------- code matching
+
+
+def confusion_matrix(codes, classes, n_codes=None, n_classes=None):
+    """counts[i, j] = number of examples with code i and class j."""
+    codes, classes = np.asarray(codes, "int64"), np.asarray(classes, "int64")
+    n_codes = int(n_codes or codes.max() + 1)
+    n_classes = int(n_classes or classes.max() + 1)
+    counts = np.zeros((n_codes, n_classes), dtype="int64")
+    np.add.at(counts, (codes, classes), 1)
+    return counts
+
+
+def matching_accuracy(codes, classes, n_codes=None, n_classes=None):
+    """Accuracy of the best one-to-one code→class assignment, and that assignment.
+
+    The assignment maximizes the number of examples whose class is their code's class
+    (`scipy.optimize.linear_sum_assignment` on the confusion matrix). With more codes than
+    classes the unmatched codes count as errors. Returns (accuracy, {code: class}).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    counts = confusion_matrix(codes, classes, n_codes, n_classes)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    accuracy = counts[rows, cols].sum() / max(counts.sum(), 1)
+    return float(accuracy), {int(r): int(c) for r, c in zip(rows, cols)}
+
+
+# ---------------------------------------------------------------------- Fréchet distance
+
+
+def feature_statistics(features):
+    """(mean, covariance) of `features` (N, F) in float64; the covariance is unbiased (N − 1)."""
+    features = np.asarray(features, dtype="float64")
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"Expected at least two feature vectors (N, F), got {features.shape}.")
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
+    """Fréchet distance of the Gaussians N(mu1, sigma1) and N(mu2, sigma2):
+
+        ‖μ1 − μ2‖² + Tr(Σ1) + Tr(Σ2) − 2·Tr((Σ1 Σ2)^½)
+
+    As the reference FID code (Heusel et al. 2017; pytorch-fid): when the product's square root is
+    not finite (near-singular covariances) `eps`·I is added to both covariances; a complex square
+    root (numerical error) keeps its real part, unless the diagonal's imaginary part exceeds 1e-3
+    (then `ValueError`). The result can be slightly negative (≈ −1e−10) through rounding.
+    """
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, "float64")), np.atleast_1d(np.asarray(mu2, "float64"))
+    sigma1 = np.atleast_2d(np.asarray(sigma1, "float64"))
+    sigma2 = np.atleast_2d(np.asarray(sigma2, "float64"))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
+        raise ValueError("The two means and the two covariances must have the same shapes.")
+    diff = mu1 - mu2
+    with warnings.catch_warnings():  # singular products are expected (few samples, dead units)
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(sigma1.shape[0]) * eps
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(
+                f"Complex square root: imaginary component {np.max(np.abs(covmean.imag))}."
+            )
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+_REFERENCE_STATISTICS = weakref.WeakKeyDictionary()
+
+
+def reference_statistics(classifier, dataset="mnist", data_dir=None):
+    """Feature statistics of `dataset`'s test set under `classifier` (computed once per
+    classifier and data set, kept in memory)."""
+    cached = _REFERENCE_STATISTICS.setdefault(classifier, {})
+    if dataset not in cached:
+        from ssgan.data import load_dataset
+
+        _, (x_test, _) = load_dataset(dataset, data_dir=data_dir)
+        features, _ = classifier_outputs(classifier, x_test)
+        cached[dataset] = feature_statistics(features)
+    return cached[dataset]
+
+
+def mnist_fid(images, classifier, reference=None, dataset="mnist", data_dir=None):
+    """MNIST-FID of `images` (floats in [0, 1] or uint8, any layout of 28×28 images): the Fréchet
+    distance between their features and the test set's (or `reference` = (mean, covariance))."""
+    features, _ = classifier_outputs(classifier, images)
+    mu, sigma = feature_statistics(features)
+    ref_mu, ref_sigma = reference or reference_statistics(classifier, dataset, data_dir)
+    return frechet_distance(mu, sigma, ref_mu, ref_sigma)
+
+
+# ------------------------------------------------------------------------ generator metrics
+
+
+def _generate(trainer, inputs):
+    from ssgan.grids import generate_from_inputs
+
+    return generate_from_inputs(trainer.generator, inputs)
+
+
+def cgan_class_consistency(trainer, classifier, per_class=1000, seed=0):
+    """Share of the CGAN's samples G(z, y) classified as y, `per_class` samples of each class."""
+    objective = trainer.objective
+    labels = np.repeat(np.arange(objective.n_classes), per_class)
+    images = _generate(trainer, objective.inputs_for(labels, seed=seed))
+    return class_consistency(classifier, images, labels)
+
+
+def infogan_code_accuracy(trainer, classifier, per_code=1000, seed=0):
+    """InfoGAN categorical code → class accuracy of `per_code` samples per code value.
+
+    Returns {"code_accuracy": best one-to-one matching accuracy, "code_mapping": {code: class},
+    "code_identity_accuracy": accuracy of code k ↦ class k (what `tie_codes_to_labels` aims
+    for)}.
+    """
+    objective = trainer.objective
+    codes = np.repeat(np.arange(objective.n_categories), per_code)
+    images = _generate(trainer, objective.inputs_for(codes, seed=seed))
+    predicted = predict_classes(classifier, images)
+    accuracy, mapping = matching_accuracy(codes, predicted, objective.n_categories,
+                                          trainer.n_classes)
+    identity = float(np.mean(predicted == codes)) if objective.n_categories == trainer.n_classes \
+        else float("nan")
+    return {"code_accuracy": accuracy, "code_mapping": mapping,
+            "code_identity_accuracy": identity}
+
+
+def generator_fid(trainer, classifier, n=10000, seed=0, dataset="mnist", data_dir=None):
+    """MNIST-FID of `n` random samples of the trainer's generator against the test set."""
+    images = trainer.generate(n, seed=seed)  # through the objective's own sampling of its codes
+    return mnist_fid(images, classifier, dataset=dataset, data_dir=data_dir)
+
+
+def evaluate_generator(trainer, classifier=None, n=10000, seed=0, dataset="mnist",
+                       data_dir=None):
+    """The metrics that apply to `trainer`'s objective: `fid` for every generator,
+    `class_consistency` for CGAN, `code_accuracy` (and mapping, identity accuracy) for InfoGAN.
+    `classifier` defaults to `load_evaluation_classifier(dataset)`."""
+    if classifier is None:
+        classifier = load_evaluation_classifier(dataset, data_dir=data_dir)
+    results = {"fid": generator_fid(trainer, classifier, n, seed, dataset, data_dir)}
+    name = trainer.objective.name
+    per_class = max(n // trainer.n_classes, 1)
+    if name == "cgan":
+        results["class_consistency"] = cgan_class_consistency(trainer, classifier, per_class, seed)
+    elif name == "infogan":
+        results.update(infogan_code_accuracy(trainer, classifier, per_class, seed))
+    return results
+
+
+def main(argv=None):
+    """`python -m ssgan.metrics [--dataset mnist] [--cache-dir DIR] [--epochs N]`: train (or load)
+    the evaluation classifier, check it against `MIN_ACCURACY` and print its accuracy and
+    training time. Exit code 1 if it misses the bar."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ssgan.metrics",
+                                     description="Train and cache the evaluation classifier.")
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--min-accuracy", type=float, default=MIN_ACCURACY)
+    args = parser.parse_args(argv)
+    options = {} if args.epochs is None else {"epochs": args.epochs}
+    try:
+        load_evaluation_classifier(args.dataset, args.cache_dir, min_accuracy=args.min_accuracy,
+                                   data_dir=args.data_dir, **options)
+    except ClassifierAccuracyError as exc:
+        print(f"ssgan.metrics: error: {exc}")
+        return 1
+    model_path, meta_path = classifier_paths(args.dataset, args.cache_dir)
+    with open(meta_path) as f:
+        meta = json.load(f)
+    print(f"{model_path}: {100 * meta['test_accuracy']:.2f}% test accuracy, trained in "
+          f"{meta['train_seconds']:.0f}s ({meta['epochs']} epochs, {meta['backend']}).")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

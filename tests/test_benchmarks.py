@@ -1,0 +1,215 @@
+"""The benchmark harness: `benchmarks/run_all.py --quick` end to end (results.json, REPORT.md,
+PNGs, --resume) and `benchmarks/speed.py --quick`, plus the pure helpers."""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+RECORD_FIELDS = (
+    "key", "id", "status", "dataset", "labels", "seed", "generator", "options", "epochs",
+    "final_test_error", "best_test_error", "test_errors", "seconds_per_epoch", "wall_seconds",
+    "time_to_99_seconds", "backend", "device", "compile_seconds", "fid",
+)
+QUICK_RUNS = {  # --quick: one seed, every label count, the ablation and every generator
+    "fm-l20-s0", "fm-l50-s0", "fm-l100-s0", "fm-l200-s0", "fm-vbn-l100-s0", "mbd-l100-s0",
+    "mbd-vbn-l100-s0", "cgan-l100-s0", "infogan-l100-s0", "infogan-tied-l100-s0",
+}
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run_all = _load("run_all")
+speed = _load("speed")
+
+
+def _run(script, *args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
+                            capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
+    return result, time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def quick_suite(tmp_path_factory):
+    """One --quick suite (a smoke classifier for the generator metrics: nothing to download or
+    train for minutes), then the same command with --resume."""
+    tmp = tmp_path_factory.mktemp("suite")
+    out = tmp / "out"
+    args = ["--quick", "--out", str(out), "--classifier", "smoke",
+            "--compile-cache", str(tmp / "jax_cache")]
+    first, first_seconds = _run("run_all.py", *args)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    second, second_seconds = _run("run_all.py", *args, "--resume")
+    return {"out": out, "first": first, "second": second, "first_seconds": first_seconds,
+            "second_seconds": second_seconds}
+
+
+def test_results_json_has_one_complete_record_per_run(quick_suite):
+    document = json.loads((quick_suite["out"] / "results.json").read_text())
+    runs = document["runs"]
+    assert {r["id"] for r in runs} == QUICK_RUNS and len(runs) == len(QUICK_RUNS)
+    for record in runs:
+        missing = [f for f in RECORD_FIELDS if f not in record]
+        assert not missing, (record["id"], missing)
+        assert record["status"] == "ok", (record["id"], record.get("error"))
+        assert len(record["test_errors"]) == record["epochs"] == 2
+        assert 0.0 <= record["final_test_error"] <= 1.0
+        assert record["best_test_error"] == min(record["test_errors"])
+        assert record["seconds_per_epoch"] > 0 and record["compile_seconds"] is not None
+        assert record["backend"] in ("tensorflow", "jax") and record["device"]
+        assert record["fid"] is not None and record["fid"] >= 0, record.get("metrics_error")
+        # Every run's result is also written on its own (what --resume falls back on).
+        assert (quick_suite["out"] / "runs" / record["id"] / "result.json").exists()
+    by_id = {r["id"]: r for r in runs}
+    assert by_id["mbd-l100-s0"]["options"]["minibatch_discrimination"] is True
+    assert by_id["fm-vbn-l100-s0"]["options"]["vbn"] is True
+    assert by_id["infogan-tied-l100-s0"]["options"]["generator_options"] == {
+        "tie_codes_to_labels": True}
+    assert 0.0 <= by_id["cgan-l100-s0"]["class_consistency"] <= 1.0
+    for run_id in ("infogan-l100-s0", "infogan-tied-l100-s0"):
+        assert 0.0 <= by_id[run_id]["code_accuracy"] <= 1.0
+    assert set(by_id["fm-l100-s0"]["sections"]) == {"labels", "ablation", "generators"}
+    assert document["suite"]["quick"] is True
+
+
+def test_report_has_the_tables_beside_the_paper(quick_suite):
+    report = (quick_suite["out"] / "REPORT.md").read_text()
+    assert "smoke run" in report
+    assert "| labels | seeds | test error (%) |" in report and "paper (%)" in report
+    for labels, (mean, std) in run_all.PAPER_MNIST.items():
+        assert f"| {labels} | 1 |" in report and f"{mean} ± {std}" in report
+    assert "## Ablation at 100 labels" in report and "MNIST-FID" in report
+    assert "minibatch discrimination + VBN" in report
+    assert "Feature matching is better for classification" in report
+    assert "## Generators at 100 labels" in report
+    for label in ("CGAN", "InfoGAN (free codes)", "InfoGAN (codes tied to labels)",
+                  "CGAN class consistency", "InfoGAN code→class acc."):
+        assert label in report
+    assert "## Samples" in report and "## Learning curves" in report
+    # Every picture the report shows exists.
+    pictures = re.findall(r'src="([^"]+)"|\]\(([^)]+\.png)\)', report)
+    pictures = [a or b for a, b in pictures]
+    assert len(pictures) >= 2 * len(QUICK_RUNS)  # a random grid and a curve per configuration
+    for picture in pictures:
+        assert (quick_suite["out"] / picture).is_file(), picture
+
+
+def test_pngs_are_valid_images(quick_suite):
+    from PIL import Image
+
+    out = quick_suite["out"]
+    curves = sorted((out / "curves").glob("*.png"))
+    samples = sorted((out / "samples").glob("*.png"))
+    # One learning curve per (configuration, label count); the grids of one seed per config.
+    assert {p.stem for p in curves} == {r.rsplit("-s", 1)[0] for r in QUICK_RUNS}
+    assert {p.name.split("-samples")[0] for p in samples if p.name.endswith("-samples.png")} \
+        == {r.rsplit("-s", 1)[0] for r in QUICK_RUNS}
+    assert any("cgan_classes" in p.name for p in samples)
+    assert any("infogan_c1" in p.name for p in samples)
+    for path in curves + samples:
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) >= 50, path
+
+
+def test_progress_lines_and_backend(quick_suite):
+    stdout = quick_suite["first"].stdout
+    assert stdout.startswith("Backend: ")
+    assert "[1/10]" in stdout and "[10/10]" in stdout and "suite ETA" in stdout
+
+
+def test_resume_skips_completed_runs(quick_suite):
+    second = quick_suite["second"]
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "(10 already done, 0 to train)" in second.stdout
+    assert second.stdout.count("  skip ") == len(QUICK_RUNS)
+    assert "[1/" not in second.stdout  # nothing trained
+    assert quick_suite["second_seconds"] < quick_suite["first_seconds"]
+    document = json.loads((quick_suite["out"] / "results.json").read_text())
+    assert len(document["runs"]) == len(QUICK_RUNS)
+
+
+def test_existing_suite_needs_resume(quick_suite, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_all.main(["--quick", "--out", str(quick_suite["out"])])
+    assert exit_info.value.code == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_bad_generator_is_one_error_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_all.main(["--quick", "--generators", "bogus", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "bogus" in err
+
+
+def test_plan_shares_runs_between_sections():
+    args = run_all.build_parser().parse_args(["--seeds", "2"])
+    settings = run_all.settings_from_args(args)
+    plan = run_all.build_plan(args, settings, run_all._seeds(args.seeds, False))
+    ids = [spec.run_id for spec in plan]
+    assert len(ids) == len(set(ids)) == 2 * (4 + 3 + 3)
+    assert ids[0] == "fm-l20-s0"
+    shared = next(spec for spec in plan if spec.run_id == "fm-l100-s1")
+    assert shared.sections == ["labels", "ablation", "generators"]
+    # A changed setting is a different run (not skipped by --resume); the seed list is not.
+    other = run_all.settings_from_args(run_all.build_parser().parse_args(["--epochs", "7"]))
+    assert run_all.RunSpec("fm", 100, 0, [], "mnist", other).key != shared.key
+    assert run_all._seeds("3", False) == [0, 1, 2] and run_all._seeds("4,7", False) == [4, 7]
+
+
+def test_verdicts_and_eta():
+    assert run_all._compare(0.02, 0.01, 3) == "reproduced"
+    assert run_all._compare(-0.02, 0.01, 3) == "refuted"
+    assert run_all._compare(0.005, 0.01, 3).startswith("inconclusive")
+    assert run_all._compare(0.5, 0.0, 1).startswith("inconclusive")
+    timing = run_all.Timing()
+    assert timing.estimate([("a", 10)]) is None
+    timing.add("a", wall=25.0, epochs=10, epoch_wall=20.0)  # 2 s/epoch, 5 s of overhead
+    assert timing.estimate([("a", 10), ("b", 10)]) == pytest.approx(50.0)
+    timing.add("a", wall=21.0, epochs=10, epoch_wall=20.0)  # a repeat: 1 s of overhead
+    # A repeat of a seen group costs the repeat overhead; a new group the first-run one, once.
+    assert timing.estimate([("a", 10), ("b", 10), ("b", 10)]) == pytest.approx(21 + 25 + 21)
+
+
+def test_mlp_flops_match_the_arithmetic_in_speed_md():
+    flops = speed.mlp_step_flops(batch=100)
+    assert flops["step"] == flops["d_update"] + flops["g_update"] == 3_760_300_000
+    assert flops["step"] * 600 / 1e12 == pytest.approx(2.256, abs=1e-3)  # TFLOP per epoch
+    # Per example the count does not depend on the batch size.
+    assert speed.mlp_step_flops(batch=500)["step"] == 5 * flops["step"]
+
+
+def test_speed_quick_writes_its_json(tmp_path):
+    out = tmp_path / "speed.json"
+    result, _ = _run("speed.py", "--quick", "--batch-sizes", "100", "--out", str(out))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    document = json.loads(out.read_text())
+    assert [(r["model"], r["batch_size"]) for r in document["results"]] == [
+        ("mlp", 100), ("conv", 100)]
+    for r in document["results"]:
+        assert r["ms_per_step"] > 0 and r["steps_per_second"] > 0
+        assert r["seconds_per_epoch"] == pytest.approx(600 * r["ms_per_step"] / 1000)
+        assert r["compile_seconds"] >= 0 and len(r["call_seconds"]) == 2
+        assert r["backend"] and r["device"]
+    assert document["results"][0]["flops_per_step"] == 3_760_300_000
+    assert document["to_99"] == []  # --to-99 is off unless asked for
+    assert "ms/step" in result.stdout and "s/epoch" in result.stdout

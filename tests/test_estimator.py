@@ -1,0 +1,430 @@
+"""SSGANClassifier: scikit-learn's estimator checks, input errors, semi-supervised labels, pickling,
+Pipeline/GridSearchCV/cross_val_score, and a short MNIST fit that learns."""
+
+import copy
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from ssgan import SSGANClassifier
+from ssgan import objectives
+from ssgan.data import load_dataset
+from ssgan.data import scale_images
+from ssgan.data import semi_supervised_split
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Small networks, one short epoch: a fit of the estimator checks' data takes ~0.7 s.
+TINY = dict(discriminator_hidden=(16, 16), generator_hidden=(16,), latent_dim=8, epochs=1,
+            steps_per_epoch=3, batch_size=16, random_state=0)
+
+
+def _blobs(n=120, centers=3, labeled_fraction=0.3, seed=0):
+    """Three well separated blobs; `y_partial` keeps about `labeled_fraction` of the labels
+    (at least two per class) and marks the rest -1."""
+    X, y = make_blobs(n_samples=n, centers=centers, cluster_std=0.5, random_state=seed)
+    rng = np.random.default_rng(seed)
+    keep = rng.random(n) < labeled_fraction
+    for c in range(centers):
+        keep[np.flatnonzero(y == c)[:2]] = True
+    y_partial = np.where(keep, y, -1)
+    return X, y, y_partial
+
+
+def labeled_accuracy(estimator, X, y):
+    """Accuracy on the labeled rows of a fold (y != -1): a scorer for semi-supervised CV."""
+    y = np.asarray(y)
+    mask = y != -1
+    return accuracy_score(y[mask], estimator.predict(np.asarray(X)[mask]))
+
+
+# ------------------------------------------------------------------------- estimator checks
+
+EXPECTED_FAILED_CHECKS = {
+    "check_classifiers_classes": (
+        "semi-supervised labels: the check fits string labels in a str-dtype array, rejected as "
+        "SelfTrainingClassifier does (-1 cannot mark unlabeled rows there; object arrays work), "
+        "and the classes [-1, 1], where -1 marks unlabeled rows here. scikit-learn exempts only "
+        "its own semi-supervised estimators from both, by name."
+    ),
+}
+
+
+@parametrize_with_checks(
+    [SSGANClassifier(**TINY)],
+    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+def test_tags_declare_a_deterministic_single_output_classifier():
+    tags = SSGANClassifier().__sklearn_tags__()
+    assert tags.estimator_type == "classifier"
+    assert tags.target_tags.required  # y says which rows are labeled
+    assert not tags.non_deterministic
+    assert not tags.input_tags.allow_nan and not tags.input_tags.sparse
+    assert not tags.target_tags.multi_output and not tags.classifier_tags.multi_label
+
+
+# ------------------------------------------------------------------------------ input errors
+
+def _with_nan(X, y):
+    X = X.copy()
+    X[3, 1] = np.nan
+    return X, y
+
+
+def _with_inf(X, y):
+    X = X.copy()
+    X[5, 0] = np.inf
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "make_input, params, message",
+    [
+        (_with_nan, {}, "Input X contains NaN"),
+        (_with_inf, {}, "Input X contains infinity"),
+        (lambda X, y: (X, y[:-3]), {}, "inconsistent numbers of samples"),
+        (lambda X, y: (X, np.full(len(y), -1)), {}, "no labeled rows"),
+        (lambda X, y: (X, np.where(y == 0, 0, -1)), {}, "only 1 class among its"),
+        (lambda X, y: (X, np.array(["a", "b", "c"])[y]), {}, "y has dtype string"),
+        (lambda X, y: (X, y + 0.5), {}, "Unknown label type"),
+        (lambda X, y: (X, y), {"generator": "no-such-kind"}, "Unknown generator 'no-such-kind'"),
+        (lambda X, y: (X, y), {"architecture": "conv"}, "needs image_shape"),
+        (lambda X, y: (X, y), {"image_shape": (3, 3)}, "holds 9 values per example"),
+        (lambda X, y: (X, y), {"epochs": 0}, "'epochs' parameter"),
+        (lambda X, y: (X, y), {"architecture": "rnn"}, "'architecture' parameter"),
+    ],
+    ids=["nan", "inf", "y-length", "no-labels", "one-class", "str-dtype", "continuous-y",
+         "unknown-generator", "conv-without-shape", "shape-mismatch", "epochs-0", "architecture"],
+)
+def test_fit_rejects_bad_input_with_a_clear_value_error(make_input, params, message):
+    X, _, y_partial = _blobs()
+    X, y = make_input(X, y_partial)
+    with pytest.raises(ValueError, match=message):
+        SSGANClassifier(**{**TINY, **params}).fit(X, y)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "decision_function", "score"])
+def test_methods_before_fit_raise_not_fitted(method):
+    X, y, _ = _blobs()
+    args = (X, y) if method == "score" else (X,)
+    with pytest.raises(NotFittedError):
+        getattr(SSGANClassifier(), method)(*args)
+    with pytest.raises(NotFittedError):
+        SSGANClassifier().generate(3)
+
+
+def test_predict_rejects_wrong_features_and_non_finite_values():
+    X, _, y_partial = _blobs()
+    clf = SSGANClassifier(**TINY).fit(X, y_partial)
+    with pytest.raises(ValueError, match="X has 3 features, but SSGANClassifier is expecting 2"):
+        clf.predict(np.hstack([X, X[:, :1]]))
+    X_bad = X.copy()
+    X_bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        clf.predict_proba(X_bad)
+    # A refit that fails leaves no stale model behind.
+    with pytest.raises(ValueError, match="no labeled rows"):
+        clf.fit(X, np.full(len(X), -1))
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+# -------------------------------------------------------------------- semi-supervised labels
+
+def test_classes_are_the_labels_of_labeled_rows_only():
+    X, y, _ = _blobs()
+    # Rows of class 2 are all unlabeled: nothing tells the estimator that class 2 exists, so it
+    # is not in classes_ (and nothing can be predicted as 2); -1 is never a class.
+    y_partial = np.where(y == 2, -1, y)
+    y_partial[::4] = -1
+    clf = SSGANClassifier(**TINY).fit(X, y_partial)
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    assert set(np.unique(clf.predict(X))) <= {0, 1}
+    assert clf.predict_proba(X).shape == (len(X), 2)
+
+
+def test_fully_labeled_y_is_accepted_without_warning(recwarn):
+    X, y, _ = _blobs()
+    clf = SSGANClassifier(**TINY).fit(X, y)  # all rows also form the unlabeled pool
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_string_labels_in_an_object_array_with_minus_one_for_unlabeled():
+    X, y, y_partial = _blobs()
+    names = np.array(["setosa", "versicolor", "virginica"], dtype=object)
+    y_names = np.where(y_partial == -1, -1, names[y]).astype(object)
+    assert y_names.dtype == object and (y_names == -1).sum() == (y_partial == -1).sum()
+    clf = SSGANClassifier(**TINY).fit(X, y_names)
+    assert clf.classes_.dtype == object
+    assert list(clf.classes_) == list(names)
+    predicted = clf.predict(X)
+    assert set(predicted) <= set(names)
+    # Same seed, integer labels: the same model, so the same predictions, renamed.
+    by_index = SSGANClassifier(**TINY).fit(X, y_partial).predict(X)
+    np.testing.assert_array_equal(predicted, names[by_index])
+    # A str-dtype array cannot hold the integer -1: the same error as SelfTrainingClassifier.
+    with pytest.raises(ValueError, match="y has dtype string"):
+        SSGANClassifier(**TINY).fit(X, names[y].astype(str))
+
+
+def test_labels_of_mixed_types_are_refused():
+    X, y, _ = _blobs()
+    y_mixed = np.array(["a", 1, "b"], dtype=object)[y]
+    with pytest.raises(ValueError, match="Unknown label type"):
+        SSGANClassifier(**TINY).fit(X, y_mixed)
+
+
+# ------------------------------------------------------------------------------------ outputs
+
+def test_probabilities_scores_and_predictions_agree():
+    X, _, y_partial = _blobs()
+    clf = SSGANClassifier(**TINY).fit(X, y_partial)
+    proba = clf.predict_proba(X)
+    logits = clf.decision_function(X)
+    assert proba.shape == logits.shape == (len(X), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(proba, shifted / shifted.sum(axis=1, keepdims=True), rtol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[np.argmax(logits, axis=1)])
+    # The logits are the discriminator's own output on the scaled rows.
+    scaled = clf._scale(X, clf.data_min_, clf.data_max_)
+    direct = np.asarray(clf.discriminator_(scaled, training=False)["logits"])
+    np.testing.assert_allclose(logits, direct, rtol=1e-4, atol=1e-5)
+
+
+def test_binary_decision_function_is_the_log_odds_of_the_second_class():
+    X, y, y_partial = _blobs(centers=2)
+    clf = SSGANClassifier(**TINY).fit(X, y_partial)
+    scores = clf.decision_function(X)
+    proba = clf.predict_proba(X)
+    assert scores.shape == (len(X),)
+    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-scores)), rtol=1e-6)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[(scores > 0).astype(int)])
+
+
+def test_features_are_min_max_scaled_on_all_rows_and_clipped_at_predict_time():
+    X, _, y_partial = _blobs()
+    X = np.hstack([X * [1000.0, 0.001], np.full((len(X), 1), 7.0)])  # + a constant feature
+    clf = SSGANClassifier(**TINY).fit(X, y_partial)
+    np.testing.assert_array_equal(clf.data_min_, X.min(axis=0))
+    np.testing.assert_array_equal(clf.data_max_, X.max(axis=0))
+    scaled = clf._scale(X, clf.data_min_, clf.data_max_)
+    assert scaled.dtype == np.float32 and scaled.min() == 0.0 and scaled.max() == 1.0
+    np.testing.assert_array_equal(scaled[:, 2], 0.0)
+    far = X + 10 * (X.max(axis=0) - X.min(axis=0))  # beyond the range seen in fit
+    clipped = np.broadcast_to(X.max(axis=0), X.shape)
+    np.testing.assert_array_equal(clf.decision_function(far), clf.decision_function(clipped))
+
+
+def test_generate_returns_rows_in_the_units_of_x():
+    X, _, y_partial = _blobs()
+    X = X * 50 + 100
+    clf = SSGANClassifier(**TINY).fit(X, y_partial)
+    samples = clf.generate(25, random_state=3)
+    assert samples.shape == (25, X.shape[1])
+    assert np.all(samples >= clf.data_min_ - 1e-9) and np.all(samples <= clf.data_max_ + 1e-9)
+    np.testing.assert_array_equal(samples, clf.generate(25, random_state=3))
+
+
+# ------------------------------------------------------------------ reproducibility, pickling
+
+def test_same_random_state_same_model_and_the_global_rng_is_left_alone():
+    X, _, y_partial = _blobs()
+    np.random.seed(123)
+    expected_draw = np.random.rand()
+    np.random.seed(123)
+    first = SSGANClassifier(**TINY).fit(X, y_partial)
+    assert np.random.rand() == expected_draw  # fit did not reseed NumPy's global generator
+    second = SSGANClassifier(**TINY).fit(X, y_partial)
+    other = SSGANClassifier(**{**TINY, "random_state": 1}).fit(X, y_partial)
+    np.testing.assert_array_equal(first.decision_function(X), second.decision_function(X))
+    assert not np.array_equal(first.decision_function(X), other.decision_function(X))
+    assert first.config_.seed == 0 and other.config_.seed == 1
+
+
+def test_pickle_joblib_and_deepcopy_of_a_fitted_estimator_predict_identically(tmp_path):
+    X, _, y_partial = _blobs()
+    clf = SSGANClassifier(**TINY).fit(X, y_partial)
+    expected = clf.predict_proba(X)
+    samples = clf.generate(10, random_state=0)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    restored = [
+        pickle.loads(pickle.dumps(clf)),
+        joblib.load(tmp_path / "clf.joblib"),
+        copy.deepcopy(clf),
+    ]
+    for other in restored:
+        assert other.discriminator_ is not clf.discriminator_
+        np.testing.assert_array_equal(other.predict_proba(X), expected)
+        np.testing.assert_array_equal(other.predict(X), clf.predict(X))
+        np.testing.assert_array_equal(other.generate(10, random_state=0), samples)
+        assert other.history_ == clf.history_ and other.config_ == clf.config_
+        assert other.get_params() == clf.get_params()
+    # Pickling did not strip the original of its models.
+    np.testing.assert_array_equal(clf.predict_proba(X), expected)
+    # An unfitted estimator pickles as plain parameters.
+    unfitted = pickle.loads(pickle.dumps(SSGANClassifier(epochs=7)))
+    assert unfitted.epochs == 7 and not hasattr(unfitted, "classes_")
+
+
+def test_clone_get_params_and_set_params():
+    clf = SSGANClassifier(**TINY)
+    params = clf.get_params()
+    assert params["generator"] == "feature-matching" and params["epochs"] == 1
+    cloned = clone(clf).set_params(learning_rate=0.01, generator_hidden=(8,))
+    assert cloned.learning_rate == 0.01 and cloned.generator_hidden == (8,)
+    assert clf.learning_rate == 0.003
+    X, _, y_partial = _blobs()
+    clf.fit(X, y_partial)
+    assert not hasattr(clone(clf), "classes_")
+
+
+# -------------------------------------------------------------------------- generator kinds
+
+def test_generator_kinds_are_looked_up_when_fit_is_called(monkeypatch):
+    X, _, y_partial = _blobs()
+    with pytest.raises(ValueError, match="Unknown generator 'fm-alias'"):
+        SSGANClassifier(**TINY, generator="fm-alias").fit(X, y_partial)
+    alias = type("AliasObjective", (objectives.FeatureMatchingObjective,), {"name": "fm-alias"})
+    monkeypatch.setitem(objectives.OBJECTIVES, "fm-alias", alias)
+    clf = SSGANClassifier(**TINY, generator="fm-alias").fit(X, y_partial)
+    assert clf.config_.generator == "fm-alias"
+
+
+@pytest.mark.parametrize("kind", sorted(objectives.OBJECTIVES))
+def test_every_registered_generator_kind_fits_and_predicts(kind):
+    X, _, y_partial = _blobs()
+    clf = SSGANClassifier(**TINY, generator=kind).fit(X, y_partial)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 3) and np.all(np.isfinite(proba))
+    assert clf.generate(4, random_state=0).shape == (4, 2)
+
+
+def test_conv_architecture_on_flattened_images():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)  # 8x8 images, flat, pixel values 0..16
+    X, y = X[:300], y[:300]
+    y_partial = np.where(np.arange(len(y)) % 3 == 0, y, -1)
+    clf = SSGANClassifier(architecture="conv", image_shape=(8, 8), discriminator_hidden=(4, 8),
+                          generator_hidden=(8, 4), latent_dim=8, epochs=1, steps_per_epoch=2,
+                          batch_size=16, random_state=0).fit(X, y_partial)
+    assert clf.image_shape_ == (8, 8, 1)
+    assert clf.discriminator_.input_shape == (None, 8, 8, 1)
+    assert clf.predict_proba(X[:5]).shape == (5, 10)
+    assert clf.generate(3, random_state=0).shape == (3, 64)
+
+
+def test_feature_names_are_recorded_and_checked():
+    pa = pytest.importorskip("pyarrow")
+    X, _, y_partial = _blobs()
+    table = pa.table({"width": X[:, 0], "height": X[:, 1]})
+    clf = SSGANClassifier(**TINY).fit(table, y_partial)
+    assert list(clf.feature_names_in_) == ["width", "height"]
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        np.testing.assert_array_equal(clf.predict(table), clf.predict(X))
+    swapped = pa.table({"height": X[:, 1], "width": X[:, 0]})
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(swapped)
+
+
+# ----------------------------------------------------------------------------- real MNIST
+
+@pytest.fixture(scope="module")
+def mnist_subset():
+    """1000 training images with 100 labels (10 per class, the rest -1), and 2000 test images;
+    flat pixels in [0, 1]."""
+    (x_train, y_train), (x_test, y_test) = load_dataset("mnist")
+    pool = np.random.default_rng(0).permutation(len(x_train))[:1000]
+    X, y = scale_images(x_train[pool]), y_train[pool]
+    split = semi_supervised_split(y, 100, seed=0)
+    y_partial = np.full(len(y), -1)
+    y_partial[split.labeled] = y[split.labeled]
+    return X, y_partial, scale_images(x_test[:2000]), y_test[:2000]
+
+
+def test_short_fit_on_mnist_learns(mnist_subset):
+    X, y_partial, X_test, y_test = mnist_subset
+    clf = SSGANClassifier(discriminator_hidden=(200, 100, 100), generator_hidden=(100, 100),
+                          batch_size=50, epochs=6, random_state=0)
+    clf.fit(X, y_partial)
+    assert len(clf.history_) == 6 and clf.config_.steps_per_epoch == 20
+    assert clf.history_[-1]["loss_supervised"] < 0.5 * clf.history_[0]["loss_supervised"]
+    # Chance is 10%; 100 labels take this run to ~70% in 120 steps. Misaligned labels, a
+    # broken scaling or predictions from untrained weights all stay near chance.
+    accuracy = clf.score(X_test, y_test)
+    assert accuracy > 0.55, accuracy
+
+
+def test_pipeline_grid_search_and_cross_val_score_on_mnist(mnist_subset):
+    X, y_partial, X_test, y_test = mnist_subset
+    pipe = Pipeline([
+        ("scale", StandardScaler()),
+        ("clf", SSGANClassifier(discriminator_hidden=(64, 32), generator_hidden=(32,),
+                                latent_dim=16, batch_size=50, epochs=2, random_state=0)),
+    ])
+    cv = StratifiedKFold(n_splits=2, shuffle=True, random_state=0)  # strata include -1
+    search = GridSearchCV(pipe, {"clf__learning_rate": [0.003, 0.01]}, cv=cv,
+                          scoring=labeled_accuracy)
+    search.fit(X, y_partial)
+    assert search.cv_results_["mean_test_score"].shape == (2,)
+    assert search.best_params_["clf__learning_rate"] in (0.003, 0.01)
+    assert search.best_score_ > 0.25  # on ~50 held-out labels per fold; chance is 0.1
+    assert search.best_estimator_.named_steps["clf"].n_features_in_ == 784
+    assert search.score(X_test, y_test) > 0.3
+
+    scores = cross_val_score(pipe, X, y_partial, cv=cv, scoring=labeled_accuracy)
+    assert scores.shape == (2,) and np.all(scores > 0.25), scores
+
+
+# ------------------------------------------------------------------------------ JAX backend
+
+_JAX_SCRIPT = """
+import pickle
+import keras
+import numpy as np
+from sklearn.datasets import make_blobs
+from ssgan import SSGANClassifier
+assert keras.backend.backend() == "jax"
+X, y = make_blobs(n_samples=90, centers=3, cluster_std=0.5, random_state=0)
+y[::3] = -1
+params = dict(discriminator_hidden=(16, 16), generator_hidden=(16,), latent_dim=8, epochs=1,
+              steps_per_epoch=3, batch_size=16, random_state=0)
+clf = SSGANClassifier(**params).fit(X, y)
+again = SSGANClassifier(**params).fit(X, y)
+proba = clf.predict_proba(X)
+assert np.allclose(proba.sum(axis=1), 1.0)
+assert np.array_equal(again.predict_proba(X), proba)
+assert np.array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(X), proba)
+print("JAX-OK", clf.score(X[y != -1], y[y != -1]))
+"""
+
+
+@pytest.mark.slow
+def test_estimator_runs_on_the_jax_backend():
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", _JAX_SCRIPT], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "JAX-OK" in result.stdout

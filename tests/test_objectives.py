@@ -1,0 +1,235 @@
+"""Generator objectives: CGAN and InfoGAN sampling, conditioning, losses on hand-computed values,
+and a few training steps of each through `SemiSupervisedGAN.fit`."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from ssgan import losses
+from ssgan.data import load_dataset, scale_images
+from ssgan.models import build_discriminator, build_generator
+from ssgan.objectives import (
+    OBJECTIVES,
+    ConditionalObjective,
+    InfoGANObjective,
+    make_objective,
+)
+from ssgan.training import SemiSupervisedGAN, TrainingConfig
+
+LATENT = 8
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def _t(x, dtype="float32"):
+    return keras.ops.convert_to_tensor(np.asarray(x, dtype=dtype))
+
+
+def test_registry_and_options():
+    assert set(OBJECTIVES) >= {"feature-matching", "cgan", "infogan"}
+    assert isinstance(make_objective("cgan", 10), ConditionalObjective)
+    info = make_objective("infogan", 10, latent_dim=LATENT, tie_codes_to_labels=True)
+    assert info.tie_codes_to_labels and info.latent_dim == LATENT
+    assert info.condition_dims == {"c_cat": 10, "c_cont": 2}
+    assert make_objective("cgan", 7).condition_dims == {"y": 7}
+    with pytest.raises(ValueError, match="n_categories == n_classes"):
+        make_objective("infogan", 10, n_categories=5, tie_codes_to_labels=True)
+    with pytest.raises(TypeError):
+        make_objective("cgan", 10, no_such_option=1)
+    with pytest.raises(ValueError, match="class_weight"):
+        make_objective("cgan", 10, class_weight=-1)
+
+
+def test_cgan_sample_shapes_and_uniform_classes():
+    objective = ConditionalObjective(10, latent_dim=LATENT)
+    (z, y_hot), latent = objective.sample(keras.random.SeedGenerator(0), 2000)
+    z, y_hot, y = _np(z), _np(y_hot), _np(latent["y"])
+    assert z.shape == (2000, LATENT) and y_hot.shape == (2000, 10) and y.shape == (2000,)
+    assert z.min() >= 0 and z.max() <= 1
+    np.testing.assert_array_equal(np.argmax(y_hot, axis=1), y)
+    np.testing.assert_array_equal(y_hot.sum(axis=1), 1.0)
+    counts = np.bincount(y, minlength=10)
+    assert counts.min() > 140 and counts.max() < 260  # ~200 each: uniform over the classes
+
+
+def test_infogan_sample_code_shapes_and_ranges():
+    objective = InfoGANObjective(10, latent_dim=LATENT)
+    inputs, latent = objective.sample(keras.random.SeedGenerator(1), 2000)
+    z, c_hot, c_cont = (_np(x) for x in inputs)
+    assert z.shape == (2000, LATENT) and c_hot.shape == (2000, 10) and c_cont.shape == (2000, 2)
+    assert z.min() >= 0 and z.max() <= 1
+    assert c_cont.min() >= -1 and c_cont.max() <= 1
+    assert c_cont.min() < -0.95 and c_cont.max() > 0.95 and abs(c_cont.mean()) < 0.05
+    np.testing.assert_array_equal(np.argmax(c_hot, axis=1), _np(latent["c_cat"]))
+    np.testing.assert_array_equal(_np(latent["c_cont"]), c_cont)
+    assert np.bincount(_np(latent["c_cat"]), minlength=10).min() > 140
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+def test_cgan_generator_output_changes_with_the_class(architecture):
+    objective = ConditionalObjective(10, latent_dim=LATENT)
+    hidden = (32,) if architecture == "mlp" else (8, 4)
+    generator = build_generator(architecture, (28, 28, 1), hidden=hidden, latent_dim=LATENT,
+                                condition_dims=objective.condition_dims, seed=0)
+    assert [tuple(x.shape[1:]) for x in generator.inputs] == [(LATENT,), (10,)]
+    outputs = [_np(generator(objective.inputs_for(np.full(4, k), seed=0), training=False))
+               for k in (0, 1)]
+    assert outputs[0].shape[0] == 4
+    # Same z, another class: another image (the condition reaches the output).
+    assert np.abs(outputs[0] - outputs[1]).max() > 1e-4
+    again = _np(generator(objective.inputs_for(np.full(4, 0), seed=0), training=False))
+    np.testing.assert_allclose(again, outputs[0])
+
+
+def test_infogan_generator_and_q_head_shapes():
+    objective = InfoGANObjective(10, latent_dim=LATENT)
+    generator = build_generator("mlp", (28, 28, 1), hidden=(32,), latent_dim=LATENT,
+                                condition_dims=objective.condition_dims, seed=0)
+    assert [tuple(x.shape[1:]) for x in generator.inputs] == [(LATENT,), (10,), (2,)]
+    inputs = objective.inputs_for(np.arange(6) % 10, seed=0)
+    images = generator(inputs, training=False)
+    moved = [inputs[0], inputs[1], inputs[2] + 1.0]
+    assert np.abs(_np(generator(moved, training=False)) - _np(images)).max() > 1e-4
+    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=objective.discriminator_heads, seed=0)
+    outputs = discriminator(images, training=False)
+    assert set(outputs) == {"logits", "features", "q"}
+    assert tuple(outputs["q"].shape) == (6, 12)
+    logits, means = objective.split_q(outputs["q"])
+    assert tuple(logits.shape) == (6, 10) and tuple(means.shape) == (6, 2)
+
+
+def test_cgan_losses_on_hand_computed_values():
+    objective = ConditionalObjective(3, latent_dim=LATENT, class_weight=0.5,
+                                     feature_matching_weight=2.0)
+    fake = {"logits": _t([[0.0, math.log(3.0), 0.0], [2.0, 0.0, 0.0]]),
+            "features": _t([[0.0, 0.0], [2.0, 2.0]])}
+    real = {"logits": _t(np.zeros((2, 3))), "features": _t([[1.0, 2.0], [3.0, 4.0]])}
+    latent = {"y": _t([1, 1], "int32")}
+    loss, metrics = objective.generator_loss(fake, real, latent)
+    class_ce = (math.log(5.0 / 3.0) + math.log(math.exp(2.0) + 2.0)) / 2  # log Z − l_y, averaged
+    fm = (1.0**2 + 2.0**2) / 2  # mean real features (2, 3), fake (1, 1)
+    assert float(metrics["loss_class"]) == pytest.approx(class_ce, rel=1e-5)
+    assert float(metrics["loss_feature_matching"]) == pytest.approx(fm, rel=1e-5)
+    assert float(loss) == pytest.approx(2.0 * fm + 0.5 * class_ce, rel=1e-5)
+    assert float(metrics["fake_class_accuracy"]) == pytest.approx(0.5)
+    # By default the discriminator gets nothing; with a weight, the AC-GAN-style fake-class term.
+    d_loss, d_metrics = objective.discriminator_loss(fake, latent, real, _t([0, 0], "int32"))
+    assert float(d_loss) == 0.0 and d_metrics == {}
+    acgan = ConditionalObjective(3, latent_dim=LATENT, discriminator_class_weight=0.25)
+    d_loss, d_metrics = acgan.discriminator_loss(fake, latent, real, _t([0, 0], "int32"))
+    assert float(d_loss) == pytest.approx(0.25 * class_ce, rel=1e-5)
+
+
+def test_cgan_class_term_is_independent_of_the_real_fake_decision():
+    """Shifting all K logits of an example by c moves D(x) = Z/(Z+1) but not the class posterior:
+    the class term is blind to how real the fake looks, the K+1 loss to which class it is."""
+    objective = ConditionalObjective(4, latent_dim=LATENT)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 4)).astype("float32")
+    shift = rng.normal(scale=3.0, size=(6, 1)).astype("float32")
+    features = _t(np.zeros((6, 3)))
+    latent = {"y": _t(rng.integers(0, 4, 6), "int32")}
+
+    def class_term(l):
+        _, metrics = objective.generator_loss({"logits": _t(l), "features": features},
+                                              {"features": features}, latent)
+        return float(metrics["loss_class"])
+
+    assert class_term(logits + shift) == pytest.approx(class_term(logits), rel=1e-5)
+    real_fake = losses.unsupervised_discriminator_loss
+    assert float(real_fake(_t(logits), _t(logits + shift))) != pytest.approx(
+        float(real_fake(_t(logits), _t(logits))), rel=1e-3)
+
+
+def test_infogan_mutual_information_loss_on_hand_computed_values():
+    objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
+                                 categorical_weight=1.0, continuous_weight=0.5, tie_weight=2.0,
+                                 feature_matching_weight=3.0, tie_codes_to_labels=True)
+    # Rows: categorical logits (3) then continuous means (2).
+    q_fake = _t([[0.0, 0.0, math.log(2.0), 0.5, -0.5],
+                 [1.0, 1.0, 1.0, 0.0, 0.0]])
+    latent = {"c_cat": _t([2, 0], "int32"), "c_cont": _t([[1.0, -1.0], [0.2, 0.0]])}
+    # CE: log(1 + 1 + 2) − log 2 = log 2; log 3.  Gaussian NLL (σ = 1, no ½·log 2π):
+    # ((1 − 0.5)² + (−1 + 0.5)²)/2 = 0.25; (0.2² + 0²)/2 = 0.02.
+    categorical = (math.log(2.0) + math.log(3.0)) / 2
+    continuous = (0.25 + 0.02) / 2
+    expected_mi = 1.0 * categorical + 0.5 * continuous
+    mi, cat, cont = objective.mutual_information_loss(q_fake, latent)
+    assert float(cat) == pytest.approx(categorical, rel=1e-5)
+    assert float(cont) == pytest.approx(continuous, rel=1e-5)
+    assert float(mi) == pytest.approx(expected_mi, rel=1e-5)
+
+    features = _t([[1.0], [3.0]])
+    fake = {"q": q_fake, "features": _t([[0.0], [0.0]]), "logits": _t(np.zeros((2, 3)))}
+    real = {"features": features}
+    g_loss, g_metrics = objective.generator_loss(fake, real, latent)
+    assert float(g_loss) == pytest.approx(3.0 * 4.0 + expected_mi, rel=1e-5)  # FM: (2 − 0)²
+    assert float(g_metrics["loss_info"]) == pytest.approx(expected_mi, rel=1e-5)
+
+    labeled = {"q": _t([[0.0, math.log(3.0), 0.0, 9.0, 9.0]]), "logits": _t(np.zeros((1, 3)))}
+    d_loss, d_metrics = objective.discriminator_loss(fake, latent, labeled, _t([1], "int32"))
+    tie = math.log(5.0) - math.log(3.0)  # the continuous outputs play no part in the tie
+    assert float(d_metrics["loss_q_labels"]) == pytest.approx(tie, rel=1e-5)
+    assert float(d_loss) == pytest.approx(expected_mi + 2.0 * tie, rel=1e-5)
+    untied = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2)
+    d_loss, d_metrics = untied.discriminator_loss(fake, latent, labeled, _t([1], "int32"))
+    assert "loss_q_labels" not in d_metrics
+    assert float(d_loss) == pytest.approx(expected_mi, rel=1e-5)
+
+
+def test_grid_inputs_layouts():
+    cgan = ConditionalObjective(10, latent_dim=LATENT)
+    z, y = cgan.grid_inputs(per_class=7, seed=3)
+    assert z.shape == (70, LATENT) and y.shape == (70, 10)
+    np.testing.assert_array_equal(np.argmax(y, axis=1), np.repeat(np.arange(10), 7))
+    np.testing.assert_array_equal(z[:7], z[7:14])  # a column keeps its z across the classes
+    assert not np.allclose(z[0], z[1])
+
+    info = InfoGANObjective(10, latent_dim=LATENT)
+    values = np.linspace(-2, 2, 5)
+    z, c_hot, c_cont = info.grid_inputs(1, values, seed=3)
+    assert z.shape == (50, LATENT) and c_hot.shape == (50, 10) and c_cont.shape == (50, 2)
+    np.testing.assert_array_equal(np.argmax(c_hot, axis=1), np.repeat(np.arange(10), 5))
+    np.testing.assert_allclose(c_cont[:, 1], np.tile(values, 10))
+    np.testing.assert_array_equal(c_cont[:, 0], 0.0)
+    np.testing.assert_array_equal(z, np.repeat(z[:1], 50, axis=0))
+    with pytest.raises(ValueError):
+        info.grid_inputs(2)
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist():
+    (x_train, y_train), _ = load_dataset("mnist")
+    pool = np.random.default_rng(0).permutation(len(x_train))[:400]
+    x = scale_images(x_train[pool])
+    labeled = np.concatenate([np.flatnonzero(y_train[pool] == k)[:2] for k in range(10)])
+    return x[labeled], y_train[pool][labeled], x
+
+
+@pytest.mark.parametrize("generator, options", [
+    ("cgan", {"discriminator_class_weight": 0.5}),
+    ("infogan", {"tie_codes_to_labels": True}),
+])
+def test_a_few_training_steps_stay_finite(tiny_mnist, generator, options):
+    x_lab, y_lab, x_unl = tiny_mnist
+    config = TrainingConfig(generator=generator, generator_options=options, epochs=1,
+                            steps_per_epoch=5, batch_size=20, latent_dim=16,
+                            discriminator_hidden=(32, 16), generator_hidden=(32,),
+                            init_examples=100)
+    trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
+    history = trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    logs = history[-1]
+    expected = {"cgan": {"loss_class", "fake_class_accuracy", "loss_d_fake_class"},
+                "infogan": {"loss_q_categorical", "loss_q_continuous", "loss_q_labels",
+                            "loss_info"}}[generator]
+    assert expected <= set(logs)
+    for key, value in logs.items():
+        assert np.isfinite(value), key
+    assert all(np.all(np.isfinite(np.asarray(w))) for w in trainer.discriminator.get_weights())
+    samples = trainer.generate(8, seed=1)
+    assert samples.shape == (8, 784) and np.all(np.isfinite(samples))
