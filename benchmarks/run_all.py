@@ -52,20 +52,23 @@ PAPER_MNIST = {20: ("16.77", "4.52"), 50: ("2.21", "1.36"), 100: ("0.93", "0.065
 
 # Configurations: TrainingConfig fields on top of the suite's common settings.
 VARIANTS = {
-    "fm": {"label": "feature matching", "generator": "feature-matching"},
+    "fm": {"label": "feature matching", "generator": "feature-matching", "vbn": False},
     "fm-vbn": {"label": "feature matching + VBN", "generator": "feature-matching", "vbn": True},
     "mbd": {"label": "minibatch discrimination", "generator": "feature-matching",
-            "minibatch_discrimination": True},
+            "minibatch_discrimination": True, "vbn": False},
     "mbd-vbn": {"label": "minibatch discrimination + VBN", "generator": "feature-matching",
                 "minibatch_discrimination": True, "vbn": True},
-    "cgan": {"label": "CGAN", "generator": "cgan"},
-    "infogan": {"label": "InfoGAN (free codes)", "generator": "infogan"},
+    "cgan": {"label": "CGAN", "generator": "cgan", "vbn": True},
+    "infogan": {"label": "InfoGAN (free codes)", "generator": "infogan", "vbn": True},
     "infogan-tied": {"label": "InfoGAN (codes tied to labels)", "generator": "infogan",
-                     "generator_options": {"tie_codes_to_labels": True}},
+                     "vbn": True, "generator_options": {"tie_codes_to_labels": True}},
 }
 ABLATION = ("fm", "fm-vbn", "mbd", "mbd-vbn")
+# The library's recommended recipe (feature matching with VBN in the generator, the default of
+# `TrainingConfig`): the configuration of the label-count table.
+RECOMMENDED = "fm-vbn"
 # --generators names → variants.
-GENERATORS = {"feature-matching": "fm", "cgan": "cgan", "infogan": "infogan",
+GENERATORS = {"feature-matching": RECOMMENDED, "cgan": "cgan", "infogan": "infogan",
               "infogan-tied": "infogan-tied"}
 ALL_LABELS = (20, 50, 100, 200)
 
@@ -238,7 +241,6 @@ class RunSpec:
         fields = {k: v for k, v in VARIANTS[self.variant].items() if k != "label"}
         fields.setdefault("generator_options", {})
         fields.setdefault("minibatch_discrimination", False)
-        fields.setdefault("vbn", False)
         return fields
 
     @property
@@ -267,7 +269,7 @@ def build_plan(args, settings, seeds):
               f"{', '.join(GENERATORS)}.")
     wanted = []
     for labels in args.labels:
-        wanted += [("labels", "fm", labels)]
+        wanted += [("labels", RECOMMENDED, labels)]
     if args.ablation:
         wanted += [("ablation", v, args.section_labels) for v in ABLATION]
     wanted += [("generators", GENERATORS[g], args.section_labels) for g in args.generators]
@@ -729,7 +731,7 @@ def save_curves(plan, records, out):
             values = [100 * e for e in errors if e is not None]
             ax.plot(epochs, values, marker="." if len(values) < 30 else None,
                     label=f"seed {record['seed']}")
-        if variant == "fm" and labels in PAPER_MNIST and group[0]["dataset"] == "mnist":
+        if variant == RECOMMENDED and labels in PAPER_MNIST and group[0]["dataset"] == "mnist":
             mean = float(PAPER_MNIST[labels][0])
             ax.axhline(mean, color="gray", linestyle="--", label=f"paper {mean}%")
         ax.set_yscale("log")
@@ -813,19 +815,19 @@ def write_report(out, suite, plan, records, evaluator_note=None):
     # ---- Table 1: label counts
     label_counts = sorted({sp.labels for sp in plan if "labels" in sp.sections})
     if label_counts:
-        lines += ["## Test error per label count (feature matching)", "",
+        lines += [f"## Test error per label count ({VARIANTS[RECOMMENDED]['label']})", "",
                   "| labels | seeds | test error (%) | best-epoch error (%) | paper (%) | "
                   "s/epoch | compile (s) | time to 99 % (s) |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for labels in label_counts:
-            group = recs("fm", labels)
+            group = recs(RECOMMENDED, labels)
             paper = PAPER_MNIST.get(labels) if suite["dataset"] == "mnist" else None
             paper_text = f"{paper[0]} ± {paper[1]}" if paper else "—"
             reached = [r["time_to_99_seconds"] for r in group
                        if r.get("time_to_99_seconds") is not None]
             t99 = (f"{statistics.fmean(reached):.0f} ({len(reached)}/{len(group)} seeds)"
                    if reached else (f"never (0/{len(group)})" if group else "—"))
-            bad = failed("fm", labels)
+            bad = failed(RECOMMENDED, labels)
             lines.append(
                 f"| {labels} | {len(group)}{f' (+{len(bad)} failed)' if bad else ''} | "
                 f"{_pct([r['final_test_error'] for r in group])} | "

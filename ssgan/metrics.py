@@ -233,8 +233,10 @@ def _feature_model(classifier):
 
     model = _FEATURE_MODELS.get(classifier)
     if model is None:
+        # A reloaded model lists its one input; take the tensor so calls with an array match.
+        (image,) = classifier.inputs
         model = keras.Model(
-            classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.output]
+            image, [classifier.get_layer(FEATURES_LAYER).output, classifier.output]
         )
         _FEATURE_MODELS[classifier] = model
     return model

@@ -21,8 +21,8 @@ RECORD_FIELDS = (
     "time_to_99_seconds", "backend", "device", "compile_seconds", "fid",
 )
 QUICK_RUNS = {  # --quick: one seed, every label count, the ablation and every generator
-    "fm-l20-s0", "fm-l50-s0", "fm-l100-s0", "fm-l200-s0", "fm-vbn-l100-s0", "mbd-l100-s0",
-    "mbd-vbn-l100-s0", "cgan-l100-s0", "infogan-l100-s0", "infogan-tied-l100-s0",
+    "fm-vbn-l20-s0", "fm-vbn-l50-s0", "fm-vbn-l100-s0", "fm-vbn-l200-s0", "fm-l100-s0",
+    "mbd-l100-s0", "mbd-vbn-l100-s0", "cgan-l100-s0", "infogan-l100-s0", "infogan-tied-l100-s0",
 }
 
 
@@ -79,12 +79,13 @@ def test_results_json_has_one_complete_record_per_run(quick_suite):
     by_id = {r["id"]: r for r in runs}
     assert by_id["mbd-l100-s0"]["options"]["minibatch_discrimination"] is True
     assert by_id["fm-vbn-l100-s0"]["options"]["vbn"] is True
+    assert by_id["fm-l100-s0"]["options"]["vbn"] is False
     assert by_id["infogan-tied-l100-s0"]["options"]["generator_options"] == {
         "tie_codes_to_labels": True}
     assert 0.0 <= by_id["cgan-l100-s0"]["class_consistency"] <= 1.0
     for run_id in ("infogan-l100-s0", "infogan-tied-l100-s0"):
         assert 0.0 <= by_id[run_id]["code_accuracy"] <= 1.0
-    assert set(by_id["fm-l100-s0"]["sections"]) == {"labels", "ablation", "generators"}
+    assert set(by_id["fm-vbn-l100-s0"]["sections"]) == {"labels", "ablation", "generators"}
     assert document["suite"]["quick"] is True
 
 
@@ -167,12 +168,12 @@ def test_plan_shares_runs_between_sections():
     plan = run_all.build_plan(args, settings, run_all._seeds(args.seeds, False))
     ids = [spec.run_id for spec in plan]
     assert len(ids) == len(set(ids)) == 2 * (4 + 3 + 3)
-    assert ids[0] == "fm-l20-s0"
-    shared = next(spec for spec in plan if spec.run_id == "fm-l100-s1")
+    assert ids[0] == "fm-vbn-l20-s0"
+    shared = next(spec for spec in plan if spec.run_id == "fm-vbn-l100-s1")
     assert shared.sections == ["labels", "ablation", "generators"]
     # A changed setting is a different run (not skipped by --resume); the seed list is not.
     other = run_all.settings_from_args(run_all.build_parser().parse_args(["--epochs", "7"]))
-    assert run_all.RunSpec("fm", 100, 0, [], "mnist", other).key != shared.key
+    assert run_all.RunSpec("fm-vbn", 100, 0, [], "mnist", other).key != shared.key
     assert run_all._seeds("3", False) == [0, 1, 2] and run_all._seeds("4,7", False) == [4, 7]
 
 
