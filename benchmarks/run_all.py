@@ -285,6 +285,28 @@ def build_plan(args, settings, seeds):
     return list(runs.values())
 
 
+@dataclasses.dataclass
+class RecordedRun:
+    """A run of `results.json` outside the current plan: reported with the planned ones, so
+    that suites built up by several `--resume` invocations (say 5 seeds at 100 labels, 2 at the
+    other counts) get one report."""
+
+    key: str
+    variant: str
+    labels: int
+    seed: int
+    sections: list
+    run_id: str
+
+
+def recorded_runs(records, plan):
+    planned = {spec.key for spec in plan}
+    return [RecordedRun(r["key"], r["variant"], r["labels"], r["seed"], list(r["sections"]),
+                        r["id"])
+            for key, r in records.items()
+            if key not in planned and r.get("variant") in VARIANTS and is_complete(r)]
+
+
 # ------------------------------------------------------------------------- backend, device
 
 
@@ -1067,6 +1089,7 @@ def main(argv=None):
     from ssgan.objectives import OBJECTIVES
 
     todo, unavailable = [], []
+    reported = plan + recorded_runs(records, plan)
     for spec in plan:
         record = records.get(spec.key)
         if record is not None and is_complete(record):
@@ -1135,7 +1158,7 @@ def main(argv=None):
     suite["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     suite["wall_seconds_this_invocation"] = time.perf_counter() - suite_start
     write_results(out, suite, records)
-    report = write_report(out, suite, plan, records, evaluator.note)
+    report = write_report(out, suite, reported, records, evaluator.note)
     print(f"Report: {report}", flush=True)
     failed = [spec.run_id for spec in plan
               if records.get(spec.key, {}).get("status") not in (None, "ok")]

@@ -56,8 +56,12 @@ def quick_suite(tmp_path_factory):
     first, first_seconds = _run("run_all.py", *args)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     second, second_seconds = _run("run_all.py", *args, "--resume")
-    return {"out": out, "first": first, "second": second, "first_seconds": first_seconds,
-            "second_seconds": second_seconds}
+    # A narrower plan on the same results: nothing to train, and the report still covers every
+    # recorded run (how a suite built by several invocations gets one report).
+    third, _ = _run("run_all.py", *args, "--resume", "--labels", "20", "--no-ablation",
+                    "--generators", "")
+    return {"out": out, "first": first, "second": second, "third": third,
+            "first_seconds": first_seconds, "second_seconds": second_seconds}
 
 
 def test_results_json_has_one_complete_record_per_run(quick_suite):
@@ -145,6 +149,16 @@ def test_resume_skips_completed_runs(quick_suite):
     assert quick_suite["second_seconds"] < quick_suite["first_seconds"]
     document = json.loads((quick_suite["out"] / "results.json").read_text())
     assert len(document["runs"]) == len(QUICK_RUNS)
+
+
+def test_report_covers_runs_recorded_by_earlier_invocations(quick_suite):
+    third = quick_suite["third"]
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "(1 already done, 0 to train)" in third.stdout
+    report = (quick_suite["out"] / "REPORT.md").read_text()
+    for label in ("CGAN", "InfoGAN (codes tied to labels)", "minibatch discrimination + VBN"):
+        assert label in report
+    assert f"of {len(QUICK_RUNS)} planned" in report
 
 
 def test_existing_suite_needs_resume(quick_suite, capsys):
