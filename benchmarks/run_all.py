@@ -36,6 +36,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -176,12 +177,20 @@ def build_parser():
         help="JAX persistent compilation cache directory: seeds of one configuration then reuse "
         "the compiled step instead of compiling it again; 'none' disables (default "
         "$XDG_CACHE_HOME/ssgan/jax_compilation_cache)")
+    add("--seeds-per-step", type=int, default=1,
+        help="JAX: train up to this many runs of a configuration (its seeds and label counts) "
+        "side by side as one vectorized step (0 = all of them; 1 = one run at a time). On an "
+        "H200, 20 runs side by side took 0.41 s per run-epoch against 0.35 for one run at a "
+        "time (benchmarks/SPEED.md), so 1 is the default")
     add("--checkpoint", action="store_true",
         help="also checkpoint each run after every epoch (in <out>/ckpt/), so that --resume "
         "continues an interrupted run mid-way instead of restarting it")
     add("--dataset", default="mnist", help="data set (the paper's figures are MNIST's)")
     add("--data-dir", default=None, help="data folder (else $SSGAN_DATA_DIR, then the cache)")
     add("--dry-run", action="store_true", help="print the plan and exit")
+    add("--report-only", action="store_true",
+        help="rewrite REPORT.md, the curves and the sample copies of --out from its "
+        "results.json, training nothing")
     add("--verbose", type=int, default=1, choices=(0, 1, 2),
         help="0: one line per run; 1: also a progress line every tenth of a run; 2: also the "
         "trainer's line per epoch")
@@ -304,7 +313,8 @@ def recorded_runs(records, plan):
     return [RecordedRun(r["key"], r["variant"], r["labels"], r["seed"], list(r["sections"]),
                         r["id"])
             for key, r in records.items()
-            if key not in planned and r.get("variant") in VARIANTS and is_complete(r)]
+            if key not in planned and r.get("variant") in VARIANTS
+            and (is_complete(r) or r.get("status") == "interrupted")]
 
 
 # ------------------------------------------------------------------------- backend, device
@@ -564,96 +574,189 @@ def training_config(spec):
     return TrainingConfig(**values)
 
 
-def train_run(spec, data, out, evaluator, ctx):
-    """Train one run and return its record (status ok / diverged / error)."""
+class _Run:
+    """One run being trained: its spec, record, trainer, data and checkpoint folder."""
+
+    def __init__(self, spec, data, out, ctx):
+        from ssgan.training import SemiSupervisedGAN
+
+        self.spec, self.out = spec, Path(out)
+        self.run_dir = self.out / "runs" / spec.run_id
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.record = {
+            "key": spec.key, "id": spec.run_id, "sections": list(spec.sections),
+            "variant": spec.variant, "variant_label": VARIANTS[spec.variant]["label"],
+            "dataset": spec.dataset, "labels": spec.labels, "seed": spec.seed,
+            "generator": spec.config_fields["generator"],
+            "options": {k: v for k, v in spec.identity.items()
+                        if k not in ("dataset", "variant", "labels", "seed", "generator")},
+            "epochs": spec.settings["epochs"], "backend": ctx["backend"],
+            "device": ctx["device"], "status": "error",
+        }
+        self.start = time.perf_counter()
+        self.epoch_walls = []
+        self.trainer = None
+        self.dataset = data.split(spec.labels, spec.seed, spec.settings["unlabeled"])
+        config = training_config(spec)
+        self.record["config"] = config.to_dict()
+        self.trainer = SemiSupervisedGAN(data.info.image_shape, data.info.n_classes, config)
+        self.ckpt = self.out / "ckpt" / spec.run_id if ctx["checkpoint"] else None
+        self.resumed_from = 0
+        if self.ckpt is not None and (self.ckpt / "checkpoint.json").exists():
+            self.trainer.load_checkpoint(self.ckpt)
+            self.resumed_from = self.trainer.epoch
+            print(f"  resuming {spec.run_id} from its checkpoint after epoch "
+                  f"{self.resumed_from}", flush=True)
+        self.record["resumed_from_epoch"] = self.resumed_from
+
+    def after_epoch(self, trainer, logs):
+        self.epoch_walls.append(time.perf_counter() - self.start)
+        if self.ckpt is not None:
+            trainer.save_checkpoint(self.ckpt)
+
+    def progress(self, ctx, label, errors):
+        """A progress line every tenth of the run: test errors, s/epoch, ETAs."""
+        epochs, epoch = self.trainer.config.epochs, self.trainer.epoch
+        if ctx["verbose"] < 1 or epoch % max(1, epochs // 10) or epoch >= epochs:
+            return
+        done = epoch - self.resumed_from
+        walls = self.epoch_walls
+        per_epoch = (walls[-1] - walls[0]) / (done - 1) if done > 1 else walls[-1]
+        left = (epochs - epoch) * per_epoch
+        suite_left = ctx["eta_after_run"]()
+        print(f"  {label} epoch {epoch}/{epochs}: test error "
+              + " ".join(f"{100 * e:.2f}%" for e in errors)
+              + f", {per_epoch:.2f} s/epoch, ETA {_format_seconds(left)}"
+              + (f", suite ETA {_format_seconds(left + suite_left)}"
+                 if suite_left is not None else ""), flush=True)
+
+    def finish(self, evaluator, diverged=None, error=None):
+        """Summarize, save grids and generator metrics, write the run's result file. An
+        interrupted run (`error` a KeyboardInterrupt: Ctrl-C or SIGTERM) keeps its curve."""
+        record, trainer = self.record, self.trainer
+        try:
+            record.update(_history_summary(trainer.history, self.epoch_walls, self.resumed_from))
+            record["epochs_done"] = trainer.epoch
+            record["train_wall_seconds"] = time.perf_counter() - self.start
+            if trainer.history:
+                record["runs_in_step"] = trainer.history[-1].get("runs_in_step", 1)
+            if isinstance(error, KeyboardInterrupt):
+                record["status"] = "interrupted"
+                record["error"] = f"interrupted after epoch {trainer.epoch}"
+            elif error is not None:
+                raise error
+            else:
+                record["status"] = "diverged" if diverged else "ok"
+                if diverged:
+                    record["error"] = diverged
+            if self.ckpt is not None and record["status"] == "ok":
+                shutil.rmtree(self.ckpt, ignore_errors=True)  # only an unfinished run needs it
+            if record["status"] == "ok":
+                try:
+                    record["samples"] = [os.path.relpath(p, self.out) for p in
+                                         _save_grids(trainer, self.run_dir, self.spec.seed)]
+                except Exception as exc:
+                    record["samples_error"] = f"{type(exc).__name__}: {exc}"
+                # Every run gets its generator metrics (a few seconds on a GPU): a run first done
+                # for the labels section is then complete for the others too.
+                record.update(evaluator(trainer, self.spec.settings["fid_samples"],
+                                        self.spec.seed))
+        except Exception as exc:
+            record["status"] = "error"
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            record["traceback"] = "".join(traceback.format_exception(exc, limit=8))
+        record["wall_seconds"] = time.perf_counter() - self.start
+        record["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+        _write_json(self.run_dir / "result.json", record)
+        return record
+
+
+def _error_record(spec, ctx, exc):
+    return {"key": spec.key, "id": spec.run_id, "sections": list(spec.sections),
+            "variant": spec.variant, "variant_label": VARIANTS[spec.variant]["label"],
+            "dataset": spec.dataset, "labels": spec.labels, "seed": spec.seed,
+            "generator": spec.config_fields["generator"], "epochs": spec.settings["epochs"],
+            "backend": ctx["backend"], "device": ctx["device"], "status": "error",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": "".join(traceback.format_exception(exc, limit=8)), "wall_seconds": 0.0,
+            "finished": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
+def _cleanup():
     import keras
     import numpy as np
 
-    from ssgan.training import SemiSupervisedGAN, TrainingDivergedError
-
-    run_dir = Path(out) / "runs" / spec.run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record = {
-        "key": spec.key, "id": spec.run_id, "sections": list(spec.sections),
-        "variant": spec.variant, "variant_label": VARIANTS[spec.variant]["label"],
-        "dataset": spec.dataset, "labels": spec.labels, "seed": spec.seed,
-        "generator": spec.config_fields["generator"],
-        "options": {k: v for k, v in spec.identity.items()
-                    if k not in ("dataset", "variant", "labels", "seed", "generator")},
-        "epochs": spec.settings["epochs"], "backend": ctx["backend"], "device": ctx["device"],
-        "status": "error",
-    }
-    start = time.perf_counter()
-    epoch_walls = []
-    trainer = None
-    try:
-        x_lab, y_lab, x_unl = data.split(spec.labels, spec.seed, spec.settings["unlabeled"])
-        config = training_config(spec)
-        trainer = SemiSupervisedGAN(data.info.image_shape, data.info.n_classes, config)
-        record["config"] = config.to_dict()
-        ckpt = Path(out) / "ckpt" / spec.run_id if ctx["checkpoint"] else None
-        resumed_from = 0
-        if ckpt is not None and (ckpt / "checkpoint.json").exists():
-            trainer.load_checkpoint(ckpt)
-            resumed_from = trainer.epoch
-            print(f"  resuming {spec.run_id} from its checkpoint after epoch {resumed_from}",
-                  flush=True)
-        record["resumed_from_epoch"] = resumed_from
-        epochs = config.epochs
-        report_every = max(1, epochs // 10)
-
-        def after_epoch(trainer, logs):
-            elapsed = time.perf_counter() - start
-            epoch_walls.append(elapsed)
-            if ckpt is not None:
-                trainer.save_checkpoint(ckpt)
-            if ctx["verbose"] >= 1 and trainer.epoch % report_every == 0 and trainer.epoch < epochs:
-                done = trainer.epoch - resumed_from
-                per_epoch = (elapsed - (epoch_walls[0] if done > 1 else 0.0)) / max(done - 1, 1) \
-                    if done > 1 else elapsed
-                left = (epochs - trainer.epoch) * per_epoch
-                suite_left = ctx["eta_after_run"]()
-                print(f"  {spec.run_id} epoch {trainer.epoch}/{epochs}: test error "
-                      f"{100 * logs.get('test_error', float('nan')):.2f}%, "
-                      f"{per_epoch:.2f} s/epoch, run ETA {_format_seconds(left)}"
-                      + (f", suite ETA {_format_seconds(left + suite_left)}"
-                         if suite_left is not None else ""), flush=True)
-
-        try:
-            trainer.fit(x_lab, y_lab, x_unl, validation_data=(data.x_test, data.y_test),
-                        callbacks=[after_epoch], verbose=2 if ctx["verbose"] >= 2 else 0)
-            record["status"] = "ok"
-        except TrainingDivergedError as exc:
-            record["status"] = "diverged"
-            record["error"] = str(exc)
-        train_wall = time.perf_counter() - start
-        if ckpt is not None and record["status"] == "ok":
-            shutil.rmtree(ckpt, ignore_errors=True)  # only an unfinished run needs it
-        history = trainer.history
-        record.update(_history_summary(history, epoch_walls, resumed_from))
-        record["epochs_done"] = trainer.epoch
-        record["train_wall_seconds"] = train_wall
-        if record["status"] == "ok":
-            try:
-                record["samples"] = [os.path.relpath(p, out) for p in
-                                     _save_grids(trainer, run_dir, spec.seed)]
-            except Exception as exc:
-                record["samples_error"] = f"{type(exc).__name__}: {exc}"
-            # Every run gets its generator metrics (a few seconds on a GPU): a run first done
-            # for the labels section is then complete for the others too.
-            record.update(evaluator(trainer, spec.settings["fid_samples"], spec.seed))
-    except Exception as exc:
-        record["status"] = "error"
-        record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc(limit=8)
-    record["wall_seconds"] = time.perf_counter() - start
-    record["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-    _write_json(run_dir / "result.json", record)
-    del trainer
     gc.collect()
     keras.backend.clear_session()
     np.random.seed(None)
+
+
+def train_run(spec, data, out, evaluator, ctx):
+    """Train one run and return its record (status ok / diverged / error)."""
+    from ssgan.training import TrainingDivergedError
+
+    try:
+        run = _Run(spec, data, out, ctx)
+    except Exception as exc:
+        return _error_record(spec, ctx, exc)
+
+    def after_epoch(trainer, logs):
+        run.after_epoch(trainer, logs)
+        run.progress(ctx, spec.run_id, [logs.get("test_error", float("nan"))])
+
+    diverged = error = None
+    try:
+        run.trainer.fit(*run.dataset, validation_data=(data.x_test, data.y_test),
+                        callbacks=[after_epoch], verbose=2 if ctx["verbose"] >= 2 else 0)
+    except TrainingDivergedError as exc:
+        diverged = str(exc)
+    except (Exception, KeyboardInterrupt) as exc:
+        error = exc
+    record = run.finish(evaluator, diverged, error)
+    del run
+    _cleanup()
     return record
+
+
+def train_group(specs, data, out, evaluator, ctx):
+    """Train the seeds of one configuration side by side as one vectorized step
+    (`ssgan.training.SeedGroup`, JAX); returns their records."""
+    from ssgan.training import SeedGroup
+
+    runs, records = [], {}
+    for spec in specs:
+        try:
+            runs.append(_Run(spec, data, out, ctx))
+        except Exception as exc:
+            records[spec.key] = _error_record(spec, ctx, exc)
+    # Runs resumed from checkpoints of different epochs train in separate groups.
+    by_epoch = {}
+    for run in runs:
+        by_epoch.setdefault(run.trainer.epoch, []).append(run)
+    for members in by_epoch.values():
+        by_trainer = {id(run.trainer): run for run in members}
+        group = SeedGroup([run.trainer for run in members])
+        label = _group_label([run.spec for run in members])
+
+        def after_epoch(trainer, logs, group=group, members=members, label=label):
+            by_trainer[id(trainer)].after_epoch(trainer, logs)
+            alive = [run for i, run in enumerate(members) if i not in group.diverged]
+            if alive and trainer is alive[-1].trainer:  # the epoch's last run: one line
+                alive[-1].progress(ctx, label, [run.trainer.history[-1].get(
+                    "test_error", float("nan")) for run in alive])
+
+        error = None
+        try:
+            group.fit([run.dataset for run in members],
+                      validation_data=(data.x_test, data.y_test), callbacks=[after_epoch],
+                      verbose=2 if ctx["verbose"] >= 2 else 0)
+        except (Exception, KeyboardInterrupt) as exc:
+            error = exc
+        for i, run in enumerate(members):
+            records[run.spec.key] = run.finish(evaluator, group.diverged.get(i), error)
+    del runs
+    _cleanup()
+    return [records[spec.key] for spec in specs]
 
 
 def _history_summary(history, epoch_walls, resumed_from):
@@ -801,14 +904,25 @@ def write_report(out, suite, plan, records, evaluator_note=None):
     curves = save_curves(plan, records, out)
     samples = copy_samples(plan, records, out)
 
+    usable = ("ok", "interrupted")  # an interrupted run is reported at its last epoch
+
     def recs(variant, labels):
         return [records[s.key] for s in plan if s.variant == variant and s.labels == labels
-                and s.key in records and records[s.key].get("status") == "ok"]
+                and s.key in records and records[s.key].get("status") in usable
+                and records[s.key].get("final_test_error") is not None]
 
     def failed(variant, labels):
         return [records[s.key] for s in plan if s.variant == variant and s.labels == labels
-                and s.key in records and records[s.key].get("status") != "ok"]
+                and s.key in records and records[s.key].get("status") not in usable]
 
+    def seeds_cell(group, bad=()):
+        stopped = sorted({r.get("epochs_done") for r in group if r.get("status") == "interrupted"})
+        return (f"{len(group)}"
+                + (f" (interrupted after epoch {', '.join(map(str, stopped))})" if stopped else "")
+                + (f" (+{len(bad)} failed)" if bad else ""))
+
+    interrupted = sum(1 for sp in plan
+                      if records.get(sp.key, {}).get("status") == "interrupted")
     lines = [f"# ssgan benchmark: {suite['name']}", ""]
     if suite.get("quick"):
         lines += ["> **--quick smoke run**: tiny models trained for a few steps. The numbers only "
@@ -826,7 +940,8 @@ def write_report(out, suite, plan, records, evaluator_note=None):
         "labeled split and the weights change with the seed).",
         "",
         f"Runs: {sum(1 for sp in plan if records.get(sp.key, {}).get('status') == 'ok')} ok "
-        f"of {len(plan)} planned; `results.json` holds one record per run.",
+        + (f"and {interrupted} interrupted " if interrupted else "")
+        + f"of {len(plan)} planned; `results.json` holds one record per run.",
         "",
     ]
     missing = [sp for sp in plan if sp.key not in records]
@@ -851,7 +966,7 @@ def write_report(out, suite, plan, records, evaluator_note=None):
                    if reached else (f"never (0/{len(group)})" if group else "—"))
             bad = failed(RECOMMENDED, labels)
             lines.append(
-                f"| {labels} | {len(group)}{f' (+{len(bad)} failed)' if bad else ''} | "
+                f"| {labels} | {seeds_cell(group, bad)} | "
                 f"{_pct([r['final_test_error'] for r in group])} | "
                 f"{_pct([r['best_test_error'] for r in group])} | {paper_text} | "
                 f"{_seconds([r.get('seconds_per_epoch') for r in group])} | "
@@ -876,7 +991,7 @@ def write_report(out, suite, plan, records, evaluator_note=None):
             fields = {k: v for k, v in VARIANTS[variant].items()}
             lines.append(
                 f"| {fields['label']} | {'✓' if fields.get('minibatch_discrimination') else ''} "
-                f"| {'✓' if fields.get('vbn') else ''} | {len(group)} | "
+                f"| {'✓' if fields.get('vbn') else ''} | {seeds_cell(group)} | "
                 f"{_pct([r['final_test_error'] for r in group])} | "
                 f"{_num([r.get('fid') for r in group], 2)} | "
                 f"{_seconds([r.get('seconds_per_epoch') for r in group])} |")
@@ -897,7 +1012,7 @@ def write_report(out, suite, plan, records, evaluator_note=None):
             if bad and not group:
                 note = f" ({bad[0]['status']}: {bad[0].get('error', '')[:80]})"
             lines.append(
-                f"| {VARIANTS[variant]['label']}{note} | {len(group)} | "
+                f"| {VARIANTS[variant]['label']}{note} | {seeds_cell(group)} | "
                 f"{_pct([r['final_test_error'] for r in group])} | "
                 f"{_num([r.get('fid') for r in group], 2)} | "
                 f"{_pct([r.get('class_consistency') for r in group], 1)} | "
@@ -923,14 +1038,15 @@ def write_report(out, suite, plan, records, evaluator_note=None):
     failures = [records[sp.key] for sp in plan
                 if sp.key in records and records[sp.key].get("status") != "ok"]
     if failures:
-        lines += ["## Failed runs", "", "| run | status | error |", "| --- | --- | --- |"]
+        lines += ["## Failed or interrupted runs", "", "| run | status | error |",
+                  "| --- | --- | --- |"]
         for r in failures:
             error = (r.get("error") or "").replace("|", "/").replace("\n", " ")[:160]
             lines.append(f"| {r['id']} | {r['status']} | {error} |")
         lines.append("")
 
     # ---- Timing
-    ok = [records[sp.key] for sp in plan if records.get(sp.key, {}).get("status") == "ok"]
+    ok = [records[sp.key] for sp in plan if records.get(sp.key, {}).get("status") in usable]
     if ok:
         total = sum(r.get("wall_seconds") or 0 for r in ok)
         lines += ["## Time", "",
@@ -938,9 +1054,12 @@ def write_report(out, suite, plan, records, evaluator_note=None):
                   "evaluation and metrics included). Compile: the first compiled call of each "
                   "run minus its steady-state share; on JAX the persistent compilation cache "
                   "lets later seeds of a configuration skip XLA compilation (their compile time "
-                  "is tracing only).", "",
-                  "| configuration | labels | s/epoch | compile (s) | wall per run (s) |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
+                  "is tracing only). Seeds per step: runs trained side by side as one vectorized "
+                  "step (`--seeds-per-step`); their s/epoch is the time of one epoch of all of "
+                  "them together, and their wall time is the group's.", "",
+                  "| configuration | labels | seeds per step | s/epoch | compile (s) | "
+                  "wall per run (s) |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
         groups = {}
         for r in ok:
             groups.setdefault((r["variant"], r["labels"]), []).append(r)
@@ -948,7 +1067,9 @@ def write_report(out, suite, plan, records, evaluator_note=None):
             compiles = ", ".join(f"{r['compile_seconds']:.1f}" for r in
                                  sorted(group, key=lambda r: r["seed"])
                                  if r.get("compile_seconds") is not None) or "—"
+            per_step = sorted({r.get("runs_in_step", 1) for r in group})
             lines.append(f"| {VARIANTS[variant]['label']} | {labels} | "
+                         f"{', '.join(str(n) for n in per_step)} | "
                          f"{_seconds([r.get('seconds_per_epoch') for r in group])} | "
                          f"{compiles} | {_seconds([r.get('wall_seconds') for r in group])} |")
         lines.append("")
@@ -1052,10 +1173,21 @@ def main(argv=None):
     seeds = _seeds(args.seeds, args.quick)
     if any(n <= 0 for n in args.labels):
         _fail("--labels must be positive.")
+    if args.seeds_per_step < 0:
+        _fail("--seeds-per-step must be 0 (all seeds) or positive.")
     settings = settings_from_args(args)
     name = args.name or ("quick" if args.quick else args.dataset)
     out = Path(args.out) if args.out else HERE / "results" / name
     plan = build_plan(args, settings, seeds)
+    if args.report_only:
+        path = out / "results.json"
+        if not path.exists():
+            _fail(f"--report-only: no results.json in {out}.")
+        suite = json.loads(path.read_text())["suite"]
+        records = load_records(out)
+        report = write_report(out, suite, recorded_runs(records, []), records)
+        print(f"Report: {report}", flush=True)
+        return 0
     if args.dry_run:
         for spec in plan:
             print(f"{spec.run_id}  sections={','.join(spec.sections)}  key={spec.key}")
@@ -1064,6 +1196,9 @@ def main(argv=None):
         _fail(f"{out} already holds a suite; pass --resume to continue it, or choose another "
               "--out / --name.")
 
+    # SIGTERM (a scheduler's or `timeout`'s stop) ends the suite like Ctrl-C: the runs in
+    # progress are recorded as interrupted, with their curves, and the report is written.
+    signal.signal(signal.SIGTERM, _interrupt)
     # The backend must be chosen before Keras is imported.
     backend_choice = choose_backend()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -1134,27 +1269,43 @@ def main(argv=None):
         evaluator.prepare()
     timing = Timing()
     suite_start = time.perf_counter()
-    runs_left = [((spec.variant, spec.labels), settings["epochs"]) for spec in todo]
-    for i, spec in enumerate(todo):
+    units = _units(todo, args.seeds_per_step, backend)
+    runs_left = [((unit[0].variant, unit[0].labels), settings["epochs"]) for unit in units]
+    for i, unit in enumerate(units):
         ctx = {"backend": backend, "device": device, "checkpoint": args.checkpoint,
                "verbose": args.verbose,
                "eta_after_run": lambda i=i: timing.estimate(runs_left[i + 1:])}
         eta = timing.estimate(runs_left[i:])
-        print(f"[{i + 1}/{len(todo)}] {spec.run_id} ({', '.join(spec.sections)}): training "
+        names = unit[0].run_id if len(unit) == 1 else _group_label(unit) + " side by side"
+        print(f"[{i + 1}/{len(units)}] {names} ({', '.join(unit[0].sections)}): training "
               f"{settings['epochs']} epochs; suite ETA "
               f"{_format_seconds(eta) if eta is not None else 'after the first run'}",
               flush=True)
-        record = train_run(spec, data, out, evaluator, ctx)
-        records[spec.key] = record
-        if record.get("status") == "ok" or record.get("epochs_done"):
-            walls = record.get("train_wall_seconds", record["wall_seconds"])
-            compile_s = record.get("compile_seconds") or 0.0
-            epochs = (record.get("epochs_done") or 0) - record.get("resumed_from_epoch", 0)
-            timing.add((spec.variant, spec.labels), record["wall_seconds"], epochs,
-                       max(walls - compile_s, 0.0))
+        unit_start = time.perf_counter()
+        if len(unit) == 1:
+            unit_records = [train_run(unit[0], data, out, evaluator, ctx)]
+        else:
+            unit_records = train_group(unit, data, out, evaluator, ctx)
+        for record in unit_records:
+            records[record["key"]] = record
+        trained = [r for r in unit_records if r.get("status") == "ok" or r.get("epochs_done")]
+        if trained:
+            r = max(trained, key=lambda r: r.get("epochs_done") or 0)
+            compile_s = r.get("compile_seconds") or 0.0
+            epochs = (r.get("epochs_done") or 0) - r.get("resumed_from_epoch", 0)
+            train_wall = r.get("train_wall_seconds", r["wall_seconds"])
+            timing.add((unit[0].variant, unit[0].labels), time.perf_counter() - unit_start,
+                       epochs, max(train_wall - compile_s, 0.0))
         write_results(out, suite, records)
         eta = timing.estimate(runs_left[i + 1:])
-        print(_run_line(record) + f"; suite ETA {_format_seconds(eta)}", flush=True)
+        for record in unit_records:
+            print(_run_line(record), flush=True)
+        if any(r.get("status") == "interrupted" for r in unit_records):
+            write_report(out, suite, reported, records, evaluator.note)
+            print(f"Interrupted: what was trained is in {out} (REPORT.md); --resume trains the "
+                  "interrupted runs again.", flush=True)
+            return 130
+        print(f"  suite ETA {_format_seconds(eta)}", flush=True)
     suite["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     suite["wall_seconds_this_invocation"] = time.perf_counter() - suite_start
     write_results(out, suite, records)
@@ -1165,6 +1316,35 @@ def main(argv=None):
     if failed:
         print(f"Failed runs: {', '.join(failed)} (see REPORT.md)", flush=True)
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _group_label(specs):
+    """`fm-vbn labels 20,100 × seeds 0-4` for the runs of one unit."""
+    labels = sorted({spec.labels for spec in specs})
+    seeds = sorted({spec.seed for spec in specs})
+    seed_text = (f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1))
+                 and len(seeds) > 2 else ",".join(map(str, seeds)))
+    return (f"{specs[0].variant} labels {','.join(map(str, labels))} × seeds {seed_text} "
+            f"({len(specs)} runs)")
+
+
+def _units(todo, seeds_per_step, backend):
+    """The training units: runs of one configuration side by side (JAX, up to `seeds_per_step`
+    seeds per unit; 0 = all), else one run per unit."""
+    if backend != "jax" or seeds_per_step == 1:
+        return [[spec] for spec in todo]
+    groups = {}  # a configuration's label counts and seeds: one vectorized step
+    for spec in todo:
+        groups.setdefault(spec.variant, []).append(spec)
+    units = []
+    for specs in groups.values():
+        size = seeds_per_step or len(specs)
+        units += [specs[i : i + size] for i in range(0, len(specs), size)]
+    return units
 
 
 def _run_line(record):

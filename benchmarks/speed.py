@@ -80,6 +80,11 @@ def build_parser():
     add("--backends", type=_list(str), default=None,
         help=f"run each of these backends in its own process ({', '.join(BACKENDS)}); default: "
         "the current backend only")
+    add("--seeds-in-step", type=_list(int), default=[1],
+        help="also time S runs (seeds) trained side by side as one vectorized step "
+        "(ssgan.training.SeedGroup, JAX only), for each S listed")
+    add("--xla-flops", action="store_true",
+        help="JAX: also report XLA's FLOP count of one step (compiles the step once more)")
     add("--to-99", action="store_true",
         help="also measure the wall time to 99%% test accuracy (MLP, batch 100, 100 labels)")
     add("--to-99-max-epochs", type=int, default=100, help="give up after this many epochs")
@@ -170,12 +175,13 @@ def _config(**values):
     return TrainingConfig(**values)
 
 
-def time_config(model, batch, steps_per_call, calls, precision, arrays, jit_compile=None):
-    """Time one (model, batch size): returns a result dict."""
+def time_config(model, batch, steps_per_call, calls, precision, arrays, jit_compile=None,
+                runs=1, xla_flops=False):
+    """Time one (model, batch size, runs per step): returns a result dict."""
     import numpy as np
 
     from ssgan.data import scale_images, semi_supervised_split
-    from ssgan.training import SemiSupervisedGAN
+    from ssgan.training import SeedGroup, SemiSupervisedGAN
 
     x_train, y_train = arrays[0], arrays[1]
     x = scale_images(x_train, "flat" if model == "mlp" else "image")
@@ -186,17 +192,33 @@ def time_config(model, batch, steps_per_call, calls, precision, arrays, jit_comp
                      steps_per_call=steps_per_call, epochs=1 + calls,
                      matmul_precision=precision, seed=0, jit_compile=jit_compile)
     start = time.perf_counter()
-    trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
-    trainer.fit(x[split.labeled], y_train[split.labeled], x, verbose=0)
+    if runs == 1:
+        trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
+        trainer.fit(x[split.labeled], y_train[split.labeled], x, verbose=0)
+    else:  # seeds 0..runs-1 side by side; the same data (speed does not depend on the split)
+        import dataclasses
+
+        trainers = [SemiSupervisedGAN((28, 28, 1), 10, dataclasses.replace(config, seed=seed))
+                    for seed in range(runs)]
+        SeedGroup(trainers).fit([(x[split.labeled], y_train[split.labeled], x)] * runs,
+                                verbose=0)
+        trainer = trainers[0]
     wall = time.perf_counter() - start
     seconds = [logs["seconds"] for logs in trainer.history]
     steady = statistics.median(seconds[1:])
+    # The trainer compiles ahead of time and reports it apart (its first epoch's seconds exclude
+    # it); a backend without ahead-of-time compilation (TensorFlow) compiles in the first call.
+    compile_seconds = trainer.history[0].get("compile_seconds", 0.0) + max(seconds[0] - steady,
+                                                                           0.0)
     per_step = steady / steps_per_call
     steps_per_epoch = EPOCH_EXAMPLES // batch
     result = {
-        "model": model, "batch_size": batch, "steps_per_call": steps_per_call, "calls": calls,
+        "model": model, "batch_size": batch, "runs_in_step": runs,
+        "seconds_per_epoch_per_run": per_step * steps_per_epoch / runs,
+        "steps_per_call": steps_per_call, "calls": calls,
         "call_seconds": seconds[1:], "warmup_call_seconds": seconds[0],
-        "compile_seconds": max(seconds[0] - steady, 0.0),
+        "compile_seconds": compile_seconds,
+        "setup_seconds": wall - sum(seconds) - trainer.history[0].get("compile_seconds", 0.0),
         "ms_per_step": 1000 * per_step, "steps_per_second": 1.0 / per_step,
         "examples_per_second": batch / per_step,
         "seconds_per_epoch": per_step * steps_per_epoch, "steps_per_epoch": steps_per_epoch,
@@ -204,11 +226,11 @@ def time_config(model, batch, steps_per_call, calls, precision, arrays, jit_comp
         "wall_seconds": wall,
     }
     if model == "mlp":
-        flops = mlp_step_flops(batch=batch)["step"]
+        flops = runs * mlp_step_flops(batch=batch)["step"]
         result["flops_per_step"] = flops
         result["achieved_gflops"] = flops / per_step / 1e9
         result["tflop_per_epoch"] = flops * steps_per_epoch / 1e12
-    if trainer.backend.__name__.endswith("jax_backend"):
+    if xla_flops and runs == 1 and trainer.backend.__name__.endswith("jax_backend"):
         try:
             data = {"x_labeled": trainer.backend.to_device(trainer._reshape(x[split.labeled])),
                     "y_labeled": trainer.backend.to_device(
@@ -297,16 +319,24 @@ def run_here(args, out):
         for batch in batch_sizes:
             steps = args.steps_per_call or (
                 (2 if model == "mlp" else 1) if args.quick else EPOCH_EXAMPLES // batch)
-            print(f"  {model} batch {batch}: {calls} calls of {steps} steps after a warm-up...",
-                  flush=True)
-            result = time_config(model, batch, steps, calls, args.matmul_precision, arrays,
-                                 jit_compile if backend == "tensorflow" else None)
-            result.update(backend=label, device=device,
-                          jit_compile=jit_compile if backend == "tensorflow" else None,
-                          load_average=os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
-            results.append(result)
-            _write(document, out)
-            print("    " + _row(result), flush=True)
+            for runs in args.seeds_in_step:
+                if runs > 1 and backend != "jax":
+                    print(f"  {model} batch {batch}, {runs} seeds per step: skipped (vectorized "
+                          "seeds need the JAX backend)", flush=True)
+                    continue
+                print(f"  {model} batch {batch}"
+                      + (f", {runs} seeds per step" if runs > 1 else "")
+                      + f": {calls} calls of {steps} steps after a warm-up...", flush=True)
+                result = time_config(model, batch, steps, calls, args.matmul_precision, arrays,
+                                     jit_compile if backend == "tensorflow" else None, runs,
+                                     args.xla_flops)
+                result.update(backend=label, device=device,
+                              jit_compile=jit_compile if backend == "tensorflow" else None,
+                              load_average=os.getloadavg()[0] if hasattr(os, "getloadavg")
+                              else None)
+                results.append(result)
+                _write(document, out)
+                print("    " + _row(result), flush=True)
     if args.to_99:
         print(f"  time to 99% test accuracy (mlp, batch 100, 100 labels, ≤ "
               f"{args.to_99_max_epochs} epochs)...", flush=True)
@@ -369,13 +399,15 @@ def _strip_option(argv, option):
 
 
 def _row(r):
-    return (f"{r['backend']:<15} {r['model']:<4} {r['batch_size']:>5} {r['steps_per_call']:>5} "
+    return (f"{r['backend']:<15} {r['model']:<4} {r['batch_size']:>5} "
+            f"{r.get('runs_in_step', 1):>4} {r['steps_per_call']:>5} "
             f"{r['ms_per_step']:>9.2f} {r['steps_per_second']:>8.1f} "
             f"{r['seconds_per_epoch']:>9.2f} {r['compile_seconds']:>8.1f} "
             + (f"{r['achieved_gflops']:>8.1f}" if r.get("achieved_gflops") else f"{'—':>8}"))
 
 
-HEADER = (f"{'backend':<15} {'model':<4} {'batch':>5} {'K':>5} {'ms/step':>9} {'steps/s':>8} "
+HEADER = (f"{'backend':<15} {'model':<4} {'batch':>5} {'runs':>4} {'K':>5} {'ms/step':>9} "
+          f"{'steps/s':>8} "
           f"{'s/epoch':>9} {'compile':>8} {'GFLOP/s':>8}")
 
 
@@ -388,7 +420,8 @@ def print_table(document):
         text = (f"{t['wall_seconds']:.0f}s, {t['epochs']} epochs" if t["reached"]
                 else f"not reached in {t['epochs']} epochs")
         print(f"time to 99% ({t['backend']}): {text}")
-    print("K: steps per compiled call; s/epoch: 60000/batch steps at the median call; compile: "
+    print("runs: seeds trained side by side in one step (s/epoch is for all of them); "
+          "K: steps per compiled call; s/epoch: 60000/batch steps at the median call; compile: "
           "warm-up call minus a steady one; GFLOP/s: matmul FLOPs (mlp_step_flops) per second.")
 
 

@@ -228,3 +228,36 @@ def test_speed_quick_writes_its_json(tmp_path):
     assert document["results"][0]["flops_per_step"] == 3_760_300_000
     assert document["to_99"] == []  # --to-99 is off unless asked for
     assert "ms/step" in result.stdout and "s/epoch" in result.stdout
+
+
+def test_units_group_runs_of_a_configuration_on_jax_only():
+    args = run_all.build_parser().parse_args(["--seeds", "3", "--labels", "20,100",
+                                              "--no-ablation", "--generators", "cgan"])
+    settings = run_all.settings_from_args(args)
+    plan = run_all.build_plan(args, settings, [0, 1, 2])
+    assert [len(u) for u in run_all._units(plan, 1, "jax")] == [1] * 9
+    assert [len(u) for u in run_all._units(plan, 0, "tensorflow")] == [1] * 9
+    units = run_all._units(plan, 0, "jax")  # every label count and seed of a configuration
+    assert [len(u) for u in units] == [6, 3]
+    assert {spec.variant for spec in units[0]} == {"fm-vbn"}
+    assert [len(u) for u in run_all._units(plan, 4, "jax")] == [4, 2, 3]
+    assert run_all._group_label(units[0]) == "fm-vbn labels 20,100 × seeds 0-2 (6 runs)"
+
+
+def test_report_only_rewrites_the_report_and_shows_interrupted_runs(quick_suite, tmp_path):
+    out = tmp_path / "copy"
+    document = json.loads((quick_suite["out"] / "results.json").read_text())
+    for record in document["runs"]:
+        if record["id"] == "fm-vbn-l50-s0":  # as a SIGTERM mid-run leaves it
+            record.update(status="interrupted", epochs_done=1,
+                          error="interrupted after epoch 1")
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps(document))
+    result, _ = _run("run_all.py", "--report-only", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (out / "REPORT.md").read_text()
+    assert "| 50 | 1 (interrupted after epoch 1) |" in report
+    assert "| 100 | 1 |" in report
+    assert "9 ok and 1 interrupted of 10 planned" in report
+    assert "| fm-vbn-l50-s0 | interrupted |" in report
+    assert (out / "curves" / "fm-vbn-l50.png").exists()

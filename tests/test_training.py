@@ -207,3 +207,80 @@ def test_vbn_generator_reference_is_drawn_from_the_latent_distribution(mnist_sub
     assert set(np.unique(classes)) == {0.0, 1.0}
     z = np.asarray(trainer.generator.get_layer("reference_z").reference)
     assert z.min() >= 0.0 and z.max() <= 1.0 and z.std() > 0.2
+
+
+_SEED_GROUP_SCRIPT = """
+import json, sys
+import numpy as np
+from ssgan.training import SeedGroup, SemiSupervisedGAN, TrainingConfig
+config = TrainingConfig.from_dict(json.loads(sys.argv[1]))
+data = np.load(sys.argv[2])
+seeds = (1, 2)
+
+def dataset(seed):
+    return data[f"x_lab{seed}"], data[f"y_lab{seed}"], data["x_unl"]
+
+def trainer(seed):
+    return SemiSupervisedGAN((28, 28, 1), 10, TrainingConfig.from_dict({**config.to_dict(),
+                                                                        "seed": seed}))
+
+validation = (data["x_test"], data["y_test"])
+alone = [trainer(seed) for seed in seeds]
+for seed, t in zip(seeds, alone):
+    t.fit(*dataset(seed), validation_data=validation, verbose=0)
+together = [trainer(seed) for seed in seeds]
+SeedGroup(together).fit([dataset(seed) for seed in seeds], validation_data=validation, verbose=0)
+result = {"max_weight_difference": max(
+    float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+    for x, y in zip(alone, together) for key in ("d_trainable", "g_trainable", "ema")
+    for a, b in zip(x.state[key], y.state[key])),
+    "alone": [[h["test_error"] for h in t.history] for t in alone],
+    "together": [[h["test_error"] for h in t.history] for t in together],
+    "weights_differ_between_seeds": float(np.max(np.abs(
+        np.asarray(together[0].state["g_trainable"][0])
+        - np.asarray(together[1].state["g_trainable"][0])))),
+    "epochs": [t.epoch for t in together],
+    "synced": float(np.max(np.abs(np.asarray(together[1].discriminator.trainable_variables[0])
+                                  - together[1].evaluation_weights()[0])))}
+print("RESULT " + json.dumps(result))
+"""
+
+
+def test_seed_group_trains_each_seed_as_if_alone(mnist_subset, tmp_path):
+    """JAX: seeds trained side by side (one vmapped step) end where each alone would."""
+    x_lab, y_lab, x_unl, x_test, y_test = mnist_subset
+    arrays = {"x_unl": x_unl[:1000], "x_test": x_test[:500], "y_test": y_test[:500]}
+    for seed in (1, 2):
+        rng = np.random.default_rng(seed)
+        pick = rng.permutation(len(x_lab))[:{1: 50, 2: 30}[seed]]  # label counts may differ
+        arrays[f"x_lab{seed}"], arrays[f"y_lab{seed}"] = x_lab[pick], y_lab[pick]
+    np.savez(tmp_path / "data.npz", **arrays)
+    config = TrainingConfig(**SMALL, epochs=2, steps_per_epoch=3)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", _SEED_GROUP_SCRIPT, json.dumps(config.to_dict()),
+                           str(tmp_path / "data.npz")], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    assert result["epochs"] == [2, 2]
+    assert result["max_weight_difference"] < 1e-5
+    assert result["weights_differ_between_seeds"] > 1e-3  # two different runs, not one twice
+    np.testing.assert_allclose(result["together"], result["alone"], atol=2e-3)
+    assert result["synced"] < 1e-6  # each trainer's model holds its own averaged weights
+
+
+def test_seed_group_needs_equal_configurations_and_the_jax_backend(mnist_subset):
+    from ssgan.training import SeedGroup
+
+    with pytest.raises(ValueError, match="same configuration except their seed"):
+        SeedGroup([_trainer(seed=0), _trainer(seed=1, learning_rate=0.001)])
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return  # the suite's backend is TensorFlow; under JAX the group trains (test above)
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    group = SeedGroup([_trainer(seed=0, epochs=1, steps_per_epoch=2),
+                       _trainer(seed=1, epochs=1, steps_per_epoch=2)])
+    with pytest.raises(NotImplementedError, match="needs the JAX backend"):  # tests run on TF
+        group.fit([(x_lab, y_lab, x_unl)] * 2, verbose=0)

@@ -26,7 +26,12 @@ class _CompiledSteps:
     """`run(state, data, indices)`, compiled ahead of time by `compile` (which `__call__` does on
     first use), so that compilation can be timed apart from training."""
 
-    def __init__(self, step_fn, precision):
+    def __init__(self, step_fn, precision, data_axes=None):
+        if data_axes is not None:
+            # Independent runs side by side: the state and each step's indices carry a leading
+            # run axis; the data too where `data_axes` says 0, else it is shared.
+            step_fn = jax.vmap(step_fn, in_axes=(0, data_axes, 0))
+
         def run(state, data, indices):
             def body(carry, step_indices):
                 return step_fn(carry, data, step_indices)
@@ -47,9 +52,9 @@ class _CompiledSteps:
         return self._executable(state, data, indices)
 
 
-def compile_steps(step_fn, precision=None, jit_compile=None):
+def compile_steps(step_fn, precision=None, jit_compile=None, data_axes=None):
     del jit_compile  # always compiled: JAX has no faster uncompiled path
-    return _CompiledSteps(step_fn, precision)
+    return _CompiledSteps(step_fn, precision, data_axes)
 
 
 def compile_function(fn, precision=None, jit_compile=None):

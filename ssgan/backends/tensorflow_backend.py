@@ -54,8 +54,13 @@ class _CompiledSteps:
         return state, stacked
 
 
-def compile_steps(step_fn, precision=None, jit_compile=None):
+def compile_steps(step_fn, precision=None, jit_compile=None, data_axes=None):
     del precision  # TensorFlow keeps float32 products in float32 unless told otherwise
+    if data_axes is not None:
+        raise NotImplementedError(
+            "Training several runs as one vectorized step (ssgan.training.SeedGroup) needs the "
+            "JAX backend (KERAS_BACKEND=jax); with TensorFlow, train the runs one after another."
+        )
     return _CompiledSteps(step_fn, jit_compile)
 
 
