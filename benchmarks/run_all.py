@@ -944,6 +944,8 @@ def write_report(out, suite, plan, records, evaluator_note=None):
         + f"of {len(plan)} planned; `results.json` holds one record per run.",
         "",
     ]
+    if suite.get("note"):
+        lines += [f"Note: {suite['note']}.", ""]
     missing = [sp for sp in plan if sp.key not in records]
     if missing:
         lines += [f"Not run yet: {', '.join(sp.run_id for sp in missing)} "
