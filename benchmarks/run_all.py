@@ -583,16 +583,7 @@ class _Run:
         self.spec, self.out = spec, Path(out)
         self.run_dir = self.out / "runs" / spec.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.record = {
-            "key": spec.key, "id": spec.run_id, "sections": list(spec.sections),
-            "variant": spec.variant, "variant_label": VARIANTS[spec.variant]["label"],
-            "dataset": spec.dataset, "labels": spec.labels, "seed": spec.seed,
-            "generator": spec.config_fields["generator"],
-            "options": {k: v for k, v in spec.identity.items()
-                        if k not in ("dataset", "variant", "labels", "seed", "generator")},
-            "epochs": spec.settings["epochs"], "backend": ctx["backend"],
-            "device": ctx["device"], "status": "error",
-        }
+        self.record = _base_record(spec, ctx)
         self.start = time.perf_counter()
         self.epoch_walls = []
         self.trainer = None
@@ -671,13 +662,23 @@ class _Run:
         return record
 
 
+def _base_record(spec, ctx):
+    """What a run's record holds before it trains (status "error" until it says otherwise)."""
+    return {
+        "key": spec.key, "id": spec.run_id, "sections": list(spec.sections),
+        "variant": spec.variant, "variant_label": VARIANTS[spec.variant]["label"],
+        "dataset": spec.dataset, "labels": spec.labels, "seed": spec.seed,
+        "generator": spec.config_fields["generator"],
+        "options": {k: v for k, v in spec.identity.items()
+                    if k not in ("dataset", "variant", "labels", "seed", "generator")},
+        "epochs": spec.settings["epochs"], "backend": ctx["backend"], "device": ctx["device"],
+        "status": "error",
+    }
+
+
 def _error_record(spec, ctx, exc):
-    return {"key": spec.key, "id": spec.run_id, "sections": list(spec.sections),
-            "variant": spec.variant, "variant_label": VARIANTS[spec.variant]["label"],
-            "dataset": spec.dataset, "labels": spec.labels, "seed": spec.seed,
-            "generator": spec.config_fields["generator"], "epochs": spec.settings["epochs"],
-            "backend": ctx["backend"], "device": ctx["device"], "status": "error",
-            "error": f"{type(exc).__name__}: {exc}",
+    """The record of a run that failed before training (its set-up raised `exc`)."""
+    return {**_base_record(spec, ctx), "error": f"{type(exc).__name__}: {exc}",
             "traceback": "".join(traceback.format_exception(exc, limit=8)), "wall_seconds": 0.0,
             "finished": datetime.datetime.now().isoformat(timespec="seconds")}
 
@@ -810,12 +811,7 @@ def _mean_std(values):
 
 
 def _pct(values, digits=2):
-    mean, std, n = _mean_std(values)
-    if mean is None:
-        return "—"
-    if n == 1:
-        return f"{100 * mean:.{digits}f}"
-    return f"{100 * mean:.{digits}f} ± {100 * std:.{digits}f}"
+    return _num(values, digits, scale=100.0)
 
 
 def _num(values, digits=1, scale=1.0):

@@ -7,9 +7,7 @@ into the generator's [0, 1] range, trains, and answers `predict`, `predict_proba
 estimator pickles its models' weights and rebuilds them when unpickled.
 """
 
-import contextlib
 import math
-import random
 from numbers import Integral
 from numbers import Real
 
@@ -30,23 +28,6 @@ __all__ = ["SSGANClassifier"]
 _MAX_SEED = 2**21
 
 _FLOAT_DTYPES = (np.float64, np.float32)
-
-
-@contextlib.contextmanager
-def _global_rng_preserved():
-    """Restore Python's and NumPy's global random states after the block.
-
-    `SemiSupervisedGAN` seeds every global generator (`keras.utils.set_random_seed`) so that its
-    models are reproducible; the estimator must not reset the user's global NumPy state as a
-    side effect of `fit`. (TensorFlow's global seed is set too and stays set.)
-    """
-    python_state = random.getstate()
-    numpy_state = np.random.get_state()
-    try:
-        yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
 
 
 def _assign_weights(model, arrays):
@@ -505,9 +486,9 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _build_trainer(image_shape, n_classes, config):
-        from ssgan.training import SemiSupervisedGAN
+        from ssgan.training import SemiSupervisedGAN, global_random_state_preserved
 
-        with _global_rng_preserved():
+        with global_random_state_preserved():
             try:
                 return SemiSupervisedGAN(image_shape, n_classes, config)
             except TypeError as exc:  # an option the generator objective does not take

@@ -22,7 +22,6 @@ cached on disk by `load_evaluation_classifier` under `$XDG_CACHE_HOME/ssgan/eval
 import contextlib
 import json
 import os
-import random
 import time
 import warnings
 import weakref
@@ -73,13 +72,11 @@ def _seeded(seed):
     global NumPy and Python states afterwards."""
     import keras
 
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    keras.utils.set_random_seed(seed)
-    try:
+    from ssgan.training import global_random_state_preserved
+
+    with global_random_state_preserved():
+        keras.utils.set_random_seed(seed)
         yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)
 
 
 def _as_images(images, input_shape):

@@ -35,10 +35,12 @@ error at 100 labels, short of the paper's 0.93 %).
 `SeedGroup` trains several runs of one configuration side by side as one vectorized step (JAX).
 """
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import random
 import time
 
 import keras
@@ -147,6 +149,23 @@ class TrainingConfig:
         return cls(**values)
 
 
+@contextlib.contextmanager
+def global_random_state_preserved():
+    """Restore Python's and NumPy's global random states after the block.
+
+    `SemiSupervisedGAN` seeds every global generator (`keras.utils.set_random_seed`) so that its
+    models are reproducible; callers that must not reset the user's global NumPy state as a side
+    effect (the estimator, the generator metrics) wrap it in this. (TensorFlow's global seed is
+    set too and stays set.)
+    """
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
 def _tiled_permutations(rng, n, count):
     """`count` indices into range(n): consecutive random permutations of range(n), cut to length."""
     reps = math.ceil(count / n)
@@ -170,6 +189,41 @@ def _divisor_near(n, target):
     """The divisor of n closest to `target` (ties towards the larger)."""
     divisors = [d for d in range(1, n + 1) if n % d == 0]
     return min(divisors, key=lambda d: (abs(d - target), -d))
+
+
+def _steps_per_call(config, steps):
+    """Steps per compiled call: `config.steps_per_call`, else a divisor of `steps` near 50."""
+    per_call = config.steps_per_call or _divisor_near(steps, 50)
+    if steps % per_call:
+        raise ValueError(f"steps_per_call={per_call} must divide steps_per_epoch={steps}.")
+    return per_call
+
+
+def _run_epoch_calls(owner, data, indices, steps, per_call, collect):
+    """One epoch as `steps / per_call` calls of `owner._run_steps` on `owner.state`.
+
+    `owner` is a `SemiSupervisedGAN` or a `SeedGroup`. Its state is updated after every call, so
+    it holds the newest state even if `collect(first_step, metrics)` raises. Each call is queued
+    before the previous call's metrics are pulled by `collect` (JAX dispatches asynchronously, so
+    the device never idles on the host). The first call is compiled ahead of time, to time
+    compilation apart; returns its seconds (None when already compiled).
+    """
+    compile_seconds = None
+    pending = None
+    for first in range(0, steps, per_call):
+        chunk = {k: owner.backend.to_device(v[first : first + per_call])
+                 for k, v in indices.items()}
+        if not owner._compiled:
+            compile_start = time.perf_counter()
+            owner._run_steps.compile(owner.state, data, chunk)
+            compile_seconds = time.perf_counter() - compile_start
+            owner._compiled = True
+        owner.state, metrics = owner._run_steps(owner.state, data, chunk)
+        if pending is not None:
+            collect(*pending)
+        pending = (first, metrics)
+    collect(*pending)
+    return compile_seconds
 
 
 class SemiSupervisedGAN:
@@ -533,9 +587,7 @@ class SemiSupervisedGAN:
                 f"This run was set up for {self._steps_per_epoch} steps per epoch; the data now "
                 f"gives {steps}. Resume with the same data and batch size."
             )
-        per_call = cfg.steps_per_call or _divisor_near(steps, 50)
-        if steps % per_call:
-            raise ValueError(f"steps_per_call={per_call} must divide steps_per_epoch={steps}.")
+        per_call = _steps_per_call(cfg, steps)
         if self._run_steps is None:
             self._run_steps = self.backend.compile_steps(
                 self._train_step, cfg.matmul_precision, cfg.jit_compile
@@ -588,21 +640,7 @@ class SemiSupervisedGAN:
                 progress.update(first + per_call,
                                 [(k, float(np.mean(v))) for k, v in metrics.items()])
 
-        compile_seconds = None
-        pending = None
-        for first in range(0, steps, per_call):
-            chunk = {k: self.backend.to_device(v[first : first + per_call])
-                     for k, v in indices.items()}
-            if not self._compiled:
-                compile_start = time.perf_counter()
-                self._run_steps.compile(self.state, data, chunk)
-                compile_seconds = time.perf_counter() - compile_start
-                self._compiled = True
-            self.state, metrics = self._run_steps(self.state, data, chunk)
-            if pending is not None:
-                collect(*pending)
-            pending = (first, metrics)
-        collect(*pending)
+        compile_seconds = _run_epoch_calls(self, data, indices, steps, per_call, collect)
         seconds = time.perf_counter() - start
         self.epoch = epoch
         logs = {"epoch": epoch, **{k: v / steps for k, v in totals.items()}}
@@ -767,6 +805,7 @@ class SeedGroup:
                              f"{[trainer.epoch for trainer in self.trainers]}.")
         self.backend = first.backend
         self.epoch = first.epoch
+        self.state = None  # while training: the trainers' states stacked along a run axis
         self.diverged = {}  # trainer index -> message: those stop being updated
         self._run_steps = None
         self._compiled = False
@@ -814,9 +853,7 @@ class SeedGroup:
             elif steps != trainer._steps_per_epoch:
                 raise ValueError(f"This run was set up for {trainer._steps_per_epoch} steps per "
                                  f"epoch; the data now gives {steps}.")
-        per_call = cfg.steps_per_call or _divisor_near(steps, 50)
-        if steps % per_call:
-            raise ValueError(f"steps_per_call={per_call} must divide steps_per_epoch={steps}.")
+        per_call = _steps_per_call(cfg, steps)
         shared = all(p[2] is prepared[0][2] or np.array_equal(p[2], prepared[0][2])
                      for p in prepared[1:])
         to = self.backend.to_device
@@ -832,11 +869,11 @@ class SeedGroup:
             )
         template = first.state
         flats = [_flatten(t.state) for t in trainers]
-        state = _unflatten(template, lambda key: ops.stack([flat[key] for flat in flats]))
+        # The group's state: every trainer's, stacked along a leading run axis.
+        self.state = _unflatten(template, lambda key: ops.stack([flat[key] for flat in flats]))
         while self.epoch < epochs:
-            state, logs = self._train_epoch(state, data, steps, per_call, n_unlabeled, verbose,
-                                            epochs)
-            flat = _flatten(state)
+            logs = self._train_epoch(data, steps, per_call, n_unlabeled, verbose, epochs)
+            flat = _flatten(self.state)
             for i, trainer in enumerate(trainers):
                 if i in self.diverged:
                     continue
@@ -855,7 +892,7 @@ class SeedGroup:
                 print(self._format_epoch(epochs), flush=True)
         return [trainer.history for trainer in trainers]
 
-    def _train_epoch(self, state, data, steps, per_call, n_unlabeled, verbose, epochs):
+    def _train_epoch(self, data, steps, per_call, n_unlabeled, verbose, epochs):
         trainers = self.trainers
         first = trainers[0]
         cfg = first.config
@@ -894,21 +931,7 @@ class SeedGroup:
                                 [(k, float(np.mean(v[:, alive]))) for k, v in metrics.items()]
                                 if alive else None)
 
-        compile_seconds = None
-        pending = None
-        for first_step in range(0, steps, per_call):
-            chunk = {k: self.backend.to_device(v[first_step : first_step + per_call])
-                     for k, v in indices.items()}
-            if not self._compiled:
-                compile_start = time.perf_counter()
-                self._run_steps.compile(state, data, chunk)
-                compile_seconds = time.perf_counter() - compile_start
-                self._compiled = True
-            state, metrics = self._run_steps(state, data, chunk)
-            if pending is not None:
-                collect(*pending)
-            pending = (first_step, metrics)
-        collect(*pending)
+        compile_seconds = _run_epoch_calls(self, data, indices, steps, per_call, collect)
         seconds = time.perf_counter() - start
         self.epoch = epoch
         learning_rate = float(first.d_optimizer.learning_rate_at(epoch * steps))
@@ -922,7 +945,7 @@ class SeedGroup:
             entry["runs_in_step"] = len(trainers)
             entry["learning_rate"] = learning_rate
             logs.append(entry)
-        return state, logs
+        return logs
 
     def _format_epoch(self, epochs):
         alive = [t for i, t in enumerate(self.trainers) if i not in self.diverged]
