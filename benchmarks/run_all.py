@@ -65,9 +65,9 @@ VARIANTS = {
                      "vbn": True, "generator_options": {"tie_codes_to_labels": True}},
 }
 ABLATION = ("fm", "fm-vbn", "mbd", "mbd-vbn")
-# The library's recommended recipe (feature matching with VBN in the generator, the default of
-# `TrainingConfig`): the configuration of the label-count table.
-RECOMMENDED = "fm-vbn"
+# The configuration of the label-count table: feature matching with the paper's generator, the
+# library's "full" recipe (`ssgan.recipes`), whose optimizer settings every variant shares.
+RECOMMENDED = "fm"
 # --generators names → variants.
 GENERATORS = {"feature-matching": RECOMMENDED, "cgan": "cgan", "infogan": "infogan",
               "infogan-tied": "infogan-tied"}
@@ -177,11 +177,12 @@ def build_parser():
         help="JAX persistent compilation cache directory: seeds of one configuration then reuse "
         "the compiled step instead of compiling it again; 'none' disables (default "
         "$XDG_CACHE_HOME/ssgan/jax_compilation_cache)")
-    add("--seeds-per-step", type=int, default=1,
+    add("--seeds-per-step", type=int, default=5,
         help="JAX: train up to this many runs of a configuration (its seeds and label counts) "
         "side by side as one vectorized step (0 = all of them; 1 = one run at a time). On an "
-        "H200, 20 runs side by side took 0.41 s per run-epoch against 0.35 for one run at a "
-        "time (benchmarks/SPEED.md), so 1 is the default")
+        "H200, 5 runs side by side took 1.00 s an epoch with their evaluation, 0.20 s per "
+        "run-epoch against 0.40 one at a time: 5 × 300 epochs in 5.5 minutes "
+        "(benchmarks/SPEED.md)")
     add("--checkpoint", action="store_true",
         help="also checkpoint each run after every epoch (in <out>/ckpt/), so that --resume "
         "continues an interrupted run mid-way instead of restarting it")
@@ -247,7 +248,13 @@ class RunSpec:
 
     @property
     def config_fields(self):
-        fields = {k: v for k, v in VARIANTS[self.variant].items() if k != "label"}
+        from ssgan.recipes import recipe_settings
+
+        # The "full" recipe's optimizer (constant learning rates, the gentler generator), then
+        # the variant's own fields (generator, VBN, minibatch discrimination).
+        fields = recipe_settings("full", epochs=self.settings["epochs"])
+        del fields["epochs"]
+        fields.update({k: v for k, v in VARIANTS[self.variant].items() if k != "label"})
         fields.setdefault("generator_options", {})
         fields.setdefault("minibatch_discrimination", False)
         return fields
@@ -580,7 +587,7 @@ class _Run:
     def __init__(self, spec, data, out, ctx):
         from ssgan.training import SemiSupervisedGAN
 
-        self.spec, self.out = spec, Path(out)
+        self.spec, self.out, self.ctx = spec, Path(out), ctx
         self.run_dir = self.out / "runs" / spec.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.record = _base_record(spec, ctx)
@@ -643,15 +650,16 @@ class _Run:
             if self.ckpt is not None and record["status"] == "ok":
                 shutil.rmtree(self.ckpt, ignore_errors=True)  # only an unfinished run needs it
             if record["status"] == "ok":
+                # Stopped (SIGTERM, Ctrl-C) while saving grids or measuring: the trained run
+                # and its curve are kept (status ok, metrics missing), the unit's other runs
+                # skip theirs and the suite stops after this unit.
                 try:
-                    record["samples"] = [os.path.relpath(p, self.out) for p in
-                                         _save_grids(trainer, self.run_dir, self.spec.seed)]
-                except Exception as exc:
-                    record["samples_error"] = f"{type(exc).__name__}: {exc}"
-                # Every run gets its generator metrics (a few seconds on a GPU): a run first done
-                # for the labels section is then complete for the others too.
-                record.update(evaluator(trainer, self.spec.settings["fid_samples"],
-                                        self.spec.seed))
+                    if self.ctx.get("interrupted"):
+                        raise KeyboardInterrupt
+                    self._grids_and_metrics(evaluator)
+                except KeyboardInterrupt:
+                    record["metrics_error"] = "interrupted before the generator metrics"
+                    self.ctx["interrupted"] = True
         except Exception as exc:
             record["status"] = "error"
             record["error"] = f"{type(exc).__name__}: {exc}"
@@ -660,6 +668,17 @@ class _Run:
         record["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
         _write_json(self.run_dir / "result.json", record)
         return record
+
+    def _grids_and_metrics(self, evaluator):
+        record = self.record
+        try:
+            record["samples"] = [os.path.relpath(p, self.out) for p in
+                                 _save_grids(self.trainer, self.run_dir, self.spec.seed)]
+        except Exception as exc:
+            record["samples_error"] = f"{type(exc).__name__}: {exc}"
+        # Every run gets its generator metrics (a few seconds on a GPU): a run first done for
+        # the labels section is then complete for the others too.
+        record.update(evaluator(self.trainer, self.spec.settings["fid_samples"], self.spec.seed))
 
 
 def _base_record(spec, ctx):
@@ -1197,6 +1216,9 @@ def main(argv=None):
     # SIGTERM (a scheduler's or `timeout`'s stop) ends the suite like Ctrl-C: the runs in
     # progress are recorded as interrupted, with their curves, and the report is written.
     signal.signal(signal.SIGTERM, _interrupt)
+    from ssgan.backends import prefer_cublas_gemm
+
+    prefer_cublas_gemm()  # before JAX starts: see ssgan.backends (a no-op off GPUs)
     # The backend must be chosen before Keras is imported.
     backend_choice = choose_backend()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -1298,7 +1320,8 @@ def main(argv=None):
         eta = timing.estimate(runs_left[i + 1:])
         for record in unit_records:
             print(_run_line(record), flush=True)
-        if any(r.get("status") == "interrupted" for r in unit_records):
+        if ctx.get("interrupted") or any(r.get("status") == "interrupted"
+                                         for r in unit_records):
             write_report(out, suite, reported, records, evaluator.note)
             print(f"Interrupted: what was trained is in {out} (REPORT.md); --resume trains the "
                   "interrupted runs again.", flush=True)

@@ -428,6 +428,9 @@ def print_table(document):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    from ssgan.backends import prefer_cublas_gemm
+
+    prefer_cublas_gemm()  # as the library's tools do (see ssgan.backends); XLA_FLAGS overrides
     if any(b <= 0 for b in args.batch_sizes or []) or (args.calls is not None and args.calls <= 0) \
             or (args.steps_per_call is not None and args.steps_per_call <= 0):
         _fail("batch sizes, --calls and --steps-per-call must be positive")

@@ -21,7 +21,7 @@ RECORD_FIELDS = (
     "time_to_99_seconds", "backend", "device", "compile_seconds", "fid",
 )
 QUICK_RUNS = {  # --quick: one seed, every label count, the ablation and every generator
-    "fm-vbn-l20-s0", "fm-vbn-l50-s0", "fm-vbn-l100-s0", "fm-vbn-l200-s0", "fm-l100-s0",
+    "fm-l20-s0", "fm-l50-s0", "fm-l100-s0", "fm-l200-s0", "fm-vbn-l100-s0",
     "mbd-l100-s0", "mbd-vbn-l100-s0", "cgan-l100-s0", "infogan-l100-s0", "infogan-tied-l100-s0",
 }
 
@@ -89,7 +89,7 @@ def test_results_json_has_one_complete_record_per_run(quick_suite):
     assert 0.0 <= by_id["cgan-l100-s0"]["class_consistency"] <= 1.0
     for run_id in ("infogan-l100-s0", "infogan-tied-l100-s0"):
         assert 0.0 <= by_id[run_id]["code_accuracy"] <= 1.0
-    assert set(by_id["fm-vbn-l100-s0"]["sections"]) == {"labels", "ablation", "generators"}
+    assert set(by_id["fm-l100-s0"]["sections"]) == {"labels", "ablation", "generators"}
     assert document["suite"]["quick"] is True
 
 
@@ -182,12 +182,12 @@ def test_plan_shares_runs_between_sections():
     plan = run_all.build_plan(args, settings, run_all._seeds(args.seeds, False))
     ids = [spec.run_id for spec in plan]
     assert len(ids) == len(set(ids)) == 2 * (4 + 3 + 3)
-    assert ids[0] == "fm-vbn-l20-s0"
-    shared = next(spec for spec in plan if spec.run_id == "fm-vbn-l100-s1")
+    assert ids[0] == "fm-l20-s0"
+    shared = next(spec for spec in plan if spec.run_id == "fm-l100-s1")
     assert shared.sections == ["labels", "ablation", "generators"]
     # A changed setting is a different run (not skipped by --resume); the seed list is not.
     other = run_all.settings_from_args(run_all.build_parser().parse_args(["--epochs", "7"]))
-    assert run_all.RunSpec("fm-vbn", 100, 0, [], "mnist", other).key != shared.key
+    assert run_all.RunSpec("fm", 100, 0, [], "mnist", other).key != shared.key
     assert run_all._seeds("3", False) == [0, 1, 2] and run_all._seeds("4,7", False) == [4, 7]
 
 
@@ -239,16 +239,16 @@ def test_units_group_runs_of_a_configuration_on_jax_only():
     assert [len(u) for u in run_all._units(plan, 0, "tensorflow")] == [1] * 9
     units = run_all._units(plan, 0, "jax")  # every label count and seed of a configuration
     assert [len(u) for u in units] == [6, 3]
-    assert {spec.variant for spec in units[0]} == {"fm-vbn"}
+    assert {spec.variant for spec in units[0]} == {"fm"}
     assert [len(u) for u in run_all._units(plan, 4, "jax")] == [4, 2, 3]
-    assert run_all._group_label(units[0]) == "fm-vbn labels 20,100 × seeds 0-2 (6 runs)"
+    assert run_all._group_label(units[0]) == "fm labels 20,100 × seeds 0-2 (6 runs)"
 
 
 def test_report_only_rewrites_the_report_and_shows_interrupted_runs(quick_suite, tmp_path):
     out = tmp_path / "copy"
     document = json.loads((quick_suite["out"] / "results.json").read_text())
     for record in document["runs"]:
-        if record["id"] == "fm-vbn-l50-s0":  # as a SIGTERM mid-run leaves it
+        if record["id"] == "fm-l50-s0":  # as a SIGTERM mid-run leaves it
             record.update(status="interrupted", epochs_done=1,
                           error="interrupted after epoch 1")
     out.mkdir()
@@ -259,5 +259,53 @@ def test_report_only_rewrites_the_report_and_shows_interrupted_runs(quick_suite,
     assert "| 50 | 1 (interrupted after epoch 1) |" in report
     assert "| 100 | 1 |" in report
     assert "9 ok and 1 interrupted of 10 planned" in report
-    assert "| fm-vbn-l50-s0 | interrupted |" in report
-    assert (out / "curves" / "fm-vbn-l50.png").exists()
+    assert "| fm-l50-s0 | interrupted |" in report
+    assert (out / "curves" / "fm-l50.png").exists()
+
+
+def test_every_variant_trains_with_the_full_recipes_optimizer():
+    settings = run_all.settings_from_args(run_all.build_parser().parse_args(["--epochs", "40"]))
+    fields = run_all.RunSpec("fm", 100, 0, [], "mnist", settings).config_fields
+    assert (fields["vbn"], fields["lr_decay_start"], fields["generator_learning_rate"],
+            fields["generator_beta_1"], fields["beta_2"]) == (False, 40, 0.001, 0.0, 0.9999)
+    assert run_all.RunSpec("fm-vbn", 100, 0, [], "mnist", settings).config_fields["vbn"] is True
+    # --set wins over the recipe (it is applied last, in training_config).
+    args = run_all.build_parser().parse_args(["--set", "generator_learning_rate=0.003"])
+    spec = run_all.RunSpec("fm", 100, 0, [], "mnist", run_all.settings_from_args(args))
+    assert run_all.training_config(spec).generator_learning_rate == 0.003
+
+
+def test_a_stop_during_the_generator_metrics_keeps_the_trained_run(tmp_path):
+    """SIGTERM while measuring FID: the run stays ok with its curve, the unit's other runs skip
+    their metrics, and the suite is told to stop."""
+    from types import SimpleNamespace
+
+    settings = run_all.settings_from_args(run_all.build_parser().parse_args(["--quick"]))
+    ctx = {"backend": "jax", "device": "test", "verbose": 0}
+    calls = []
+
+    def evaluator(trainer, n, seed):
+        calls.append(seed)
+        raise KeyboardInterrupt("signal 15")
+
+    records = []
+    for seed in (0, 1):
+        run = object.__new__(run_all._Run)
+        spec = run_all.RunSpec("fm", 100, seed, ["labels"], "mnist", settings)
+        run.spec, run.out, run.ctx = spec, tmp_path, ctx
+        run.run_dir = tmp_path / "runs" / spec.run_id
+        run.run_dir.mkdir(parents=True)
+        run.record = run_all._base_record(spec, ctx)
+        run.start, run.epoch_walls, run.resumed_from, run.ckpt = time.perf_counter(), [1.0, 2.0], 0, None
+        run.trainer = SimpleNamespace(
+            epoch=2, history=[{"test_error": 0.5, "seconds": 1.0}, {"test_error": 0.25,
+                                                                   "seconds": 1.0}])
+        run._grids_and_metrics = lambda evaluator, run=run: evaluator(run.trainer, 10, run.spec.seed)
+        records.append(run.finish(evaluator))
+    assert calls == [0]  # the second run did not start its metrics
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert all(r["final_test_error"] == 0.25 and "interrupted" in r["metrics_error"]
+               for r in records)
+    assert ctx["interrupted"] is True
+    saved = json.loads((tmp_path / "runs" / "fm-l100-s1" / "result.json").read_text())
+    assert saved["status"] == "ok" and saved["test_errors"] == [0.5, 0.25]

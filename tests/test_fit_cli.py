@@ -32,8 +32,29 @@ def test_help_explains_every_option(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--labeled", "--epochs", "--seed", "--batch-size", "--dataset", "--data-dir",
-                   "--out", "--generator", "--minibatch-discrimination", "--vbn", "--resume"):
+                   "--out", "--generator", "--minibatch-discrimination", "--vbn", "--resume",
+                   "--recipe"):
         assert option in text
+
+
+def test_recipes_set_the_config_and_explicit_options_win():
+    def config(*argv):
+        return fit._training_config(fit.build_parser().parse_args(list(argv)))
+
+    fast = config()
+    assert (fast.epochs, fast.vbn, fast.lr_decay_start, fast.generator_learning_rate) == (
+        16, True, None, None)
+    full = config("--recipe", "full")
+    assert (full.epochs, full.vbn, full.lr_decay_start) == (300, False, 300)
+    assert (full.generator_learning_rate, full.generator_beta_1, full.beta_2) == (0.001, 0.0, 0.9999)
+    assert full.learning_rate == 0.003 and full.beta_1 == 0.5
+    # Explicit options override the recipe; its constant learning rate follows --epochs.
+    custom = config("--recipe", "full", "--epochs", "20", "--vbn", "--generator-learning-rate",
+                    "0.002")
+    assert (custom.epochs, custom.vbn, custom.lr_decay_start) == (20, True, 20)
+    assert custom.generator_learning_rate == 0.002
+    assert config("--recipe", "full", "--lr-decay-start", "10").lr_decay_start == 10
+    assert config("--no-vbn").vbn is False
 
 
 @pytest.mark.parametrize(
@@ -46,6 +67,7 @@ def test_help_explains_every_option(capsys):
         (["--generator-option", "novalue"], "KEY=VALUE"),
         (["--generator", "cgan", "--generator-option", "bogus=1"], "bogus"),
         (["--epochs", "0"], "must be positive"),
+        (["--recipe", "slow"], "invalid choice: 'slow'"),
     ],
 )
 def test_bad_arguments_give_one_error_line_and_exit_2(argv, message, tmp_path, capsys):

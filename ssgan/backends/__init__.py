@@ -18,13 +18,31 @@ differs between Keras backends, with the same functions:
 `precision` is JAX's matmul precision; `jit_compile` asks TensorFlow for XLA (None: on a GPU).
 """
 
-import keras
+import os
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
+
+# XLA's own (Triton) GEMM kernels: their autotuning made the first compilation of the MLP step
+# take 51 s on an H200, and one of 5 vectorized runs over 80 s; with cuBLAS alone it took 5 s,
+# one run stepped 5 % slower (0.62 against 0.59 ms) and 5 runs side by side 2.2 times faster
+# per run (benchmarks/SPEED.md).
+_CUBLAS_GEMM_FLAG = "--xla_gpu_enable_triton_gemm=false"
+
+
+def prefer_cublas_gemm():
+    """Have XLA use cuBLAS for matrix products on GPUs (see above), unless XLA_FLAGS already
+    chooses. Call before the first JAX computation; a no-op off GPUs. Returns XLA_FLAGS."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_gpu_enable_triton_gemm" not in flags:
+        flags = f"{flags} {_CUBLAS_GEMM_FLAG}".strip()
+        os.environ["XLA_FLAGS"] = flags
+    return flags
 
 
 def get_backend(name=None):
     """The ssgan backend module of the current (or the named) Keras backend."""
+    import keras
+
     name = name or keras.backend.backend()
     if name == "jax":
         from ssgan.backends import jax_backend
