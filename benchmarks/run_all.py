@@ -141,7 +141,8 @@ def build_parser():
     add("--labels", type=_int_list, default=list(ALL_LABELS),
         help="label counts of the `labels` section (comma-separated)")
     add("--seeds", default=None,
-        help="a count N (seeds 0..N-1) or a comma-separated list of seeds (default 3; --quick 1)")
+        help="a count N (seeds 0..N-1) or a comma-separated list of seeds (default 5; --quick "
+        "1)")
     add("--generators", type=_name_list, default=list(GENERATORS),
         help=f"generators of the `generators` section, from {', '.join(GENERATORS)}")
     add("--ablation", action=argparse.BooleanOptionalAction, default=True,
@@ -200,7 +201,7 @@ def build_parser():
 
 def _seeds(text, quick):
     if text is None:
-        return list(QUICK["seeds"]) if quick else [0, 1, 2]
+        return list(QUICK["seeds"]) if quick else [0, 1, 2, 3, 4]
     values = _int_list(text)
     if len(values) == 1 and "," not in str(text):
         if values[0] <= 0:
