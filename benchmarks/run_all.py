@@ -184,6 +184,11 @@ def build_parser():
         "H200, 5 runs side by side took 1.00 s an epoch with their evaluation, 0.20 s per "
         "run-epoch against 0.40 one at a time: 5 × 300 epochs in 5.5 minutes "
         "(benchmarks/SPEED.md)")
+    add("--time-limit", type=float, default=None, metavar="MINUTES",
+        help="do not start a unit (a run, or runs side by side) that would end more than this "
+        "many minutes after the start, by the ETA of the units done so far; the suite then stops "
+        "cleanly and --resume continues it (the first unit always starts: keep `timeout` as the "
+        "backstop). For fixed slots such as a 10-minute device call")
     add("--checkpoint", action="store_true",
         help="also checkpoint each run after every epoch (in <out>/ckpt/), so that --resume "
         "continues an interrupted run mid-way instead of restarting it")
@@ -1187,10 +1192,13 @@ def _compare(advantage, spread, n):
 
 
 def main(argv=None):
+    invocation_start = time.perf_counter()
     args = build_parser().parse_args(argv)
     seeds = _seeds(args.seeds, args.quick)
     if any(n <= 0 for n in args.labels):
         _fail("--labels must be positive.")
+    if args.time_limit is not None and args.time_limit <= 0:
+        _fail("--time-limit must be positive.")
     if args.seeds_per_step < 0:
         _fail("--seeds-per-step must be 0 (all seeds) or positive.")
     settings = settings_from_args(args)
@@ -1297,6 +1305,15 @@ def main(argv=None):
                "verbose": args.verbose,
                "eta_after_run": lambda i=i: timing.estimate(runs_left[i + 1:])}
         eta = timing.estimate(runs_left[i:])
+        if not _unit_fits(timing, runs_left[i], time.perf_counter() - invocation_start,
+                          args.time_limit):
+            write_results(out, suite, records)
+            write_report(out, suite, reported, records, evaluator.note)
+            need = _format_seconds(timing.estimate([runs_left[i]]))
+            print(f"Time limit ({args.time_limit:g} min): {len(units) - i} of {len(units)} "
+                  f"units not started (the next needs ~{need}); run the same command with "
+                  f"--resume to continue. Report: {out / 'REPORT.md'}", flush=True)
+            return 0
         names = unit[0].run_id if len(unit) == 1 else _group_label(unit) + " side by side"
         print(f"[{i + 1}/{len(units)}] {names} ({', '.join(unit[0].sections)}): training "
               f"{settings['epochs']} epochs; suite ETA "
@@ -1338,6 +1355,15 @@ def main(argv=None):
     if failed:
         print(f"Failed runs: {', '.join(failed)} (see REPORT.md)", flush=True)
     return 0
+
+
+def _unit_fits(timing, unit, used_seconds, limit_minutes):
+    """Whether a unit ((group, epochs)) ends within `limit_minutes` of the invocation's start, by
+    the ETA of the units done so far; with no limit or no measurement yet, it does."""
+    if limit_minutes is None:
+        return True
+    need = timing.estimate([unit])
+    return need is None or used_seconds + need <= 60.0 * limit_minutes
 
 
 def _interrupt(signum, frame):

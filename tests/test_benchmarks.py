@@ -309,3 +309,29 @@ def test_a_stop_during_the_generator_metrics_keeps_the_trained_run(tmp_path):
     assert ctx["interrupted"] is True
     saved = json.loads((tmp_path / "runs" / "fm-l100-s1" / "result.json").read_text())
     assert saved["status"] == "ok" and saved["test_errors"] == [0.5, 0.25]
+
+
+def test_time_limit_decides_from_the_measured_eta():
+    timing = run_all.Timing()
+    unit = (("fm", 100), 10)
+    assert run_all._unit_fits(timing, unit, 1e9, 1.0)  # nothing measured yet: start it
+    timing.add(("fm", 20), wall=12.0, epochs=10, epoch_wall=10.0)  # 1 s/epoch, 2 s overhead
+    assert run_all._unit_fits(timing, unit, 40.0, None)  # no limit
+    assert run_all._unit_fits(timing, unit, 48.0, 1.0)  # 48 + 12 ≤ 60
+    assert not run_all._unit_fits(timing, unit, 49.0, 1.0)
+
+
+def test_time_limit_stops_before_a_unit_that_would_not_fit(tmp_path, capsys):
+    out = tmp_path / "suite"
+    argv = ["--quick", "--labels", "20,50", "--no-ablation", "--generators", "",
+            "--classifier", "none", "--out", str(out), "--time-limit", "0.0001"]
+    assert run_all.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Time limit (0.0001 min): 1 of 2 units not started" in printed
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["id"] for r in runs] == ["fm-l20-s0"] and runs[0]["status"] == "ok"
+    assert "Runs: 1 ok of 2 planned" in (out / "REPORT.md").read_text()
+    # --resume without the limit trains the rest.
+    assert run_all.main([a for a in argv if a not in ("--time-limit", "0.0001")] + ["--resume"]) == 0
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert sorted(r["id"] for r in runs) == ["fm-l20-s0", "fm-l50-s0"]
