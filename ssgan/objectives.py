@@ -227,7 +227,8 @@ class InfoGANObjective(FeatureMatchingObjective):
 
     Q shares the discriminator's body: a head `q` on its feature layer, dense(`q_hidden`) → leaky
     ReLU(0.1) → dense(C + m), whose first C outputs are Q's categorical logits and the last m the
-    means μ of a unit-variance Gaussian Q(c_cont | x) = N(μ(x), I).
+    means μ of a unit-variance Gaussian Q(c_cont | x) = N(μ(x), I). `q_hidden=0` makes Q linear
+    on the features.
 
     The variational lower bound of the mutual information (Chen et al. 2016, section "Variational
     Mutual Information Maximization"),
@@ -279,6 +280,8 @@ class InfoGANObjective(FeatureMatchingObjective):
         self.tie_codes_to_labels = bool(tie_codes_to_labels)
         self.tie_weight = self.categorical_weight if tie_weight is None else float(tie_weight)
         self.q_hidden = int(q_hidden)
+        if self.q_hidden < 0:
+            raise ValueError(f"q_hidden must be ≥ 0 (0: a linear Q head), got {self.q_hidden}.")
         if self.n_categories < 2 or self.n_continuous < 0:
             raise ValueError("InfoGAN needs n_categories ≥ 2 and n_continuous ≥ 0, got "
                              f"{self.n_categories} and {self.n_continuous}.")
@@ -302,8 +305,10 @@ class InfoGANObjective(FeatureMatchingObjective):
         return {self.head_name: self._build_q_head}
 
     def _build_q_head(self, features):
-        h = keras.layers.Dense(self.q_hidden, name="q_hidden")(features)
-        h = keras.layers.LeakyReLU(0.1, name="q_lrelu")(h)
+        h = features
+        if self.q_hidden:
+            h = keras.layers.Dense(self.q_hidden, name="q_hidden")(h)
+            h = keras.layers.LeakyReLU(0.1, name="q_lrelu")(h)
         return keras.layers.Dense(self.n_categories + self.n_continuous, name="q_output")(h)
 
     def split_q(self, q):

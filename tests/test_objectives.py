@@ -101,6 +101,16 @@ def test_infogan_generator_and_q_head_shapes():
     assert tuple(outputs["q"].shape) == (6, 12)
     logits, means = objective.split_q(outputs["q"])
     assert tuple(logits.shape) == (6, 10) and tuple(means.shape) == (6, 2)
+    # q_hidden=0: a linear Q head, one dense layer on the 16 features.
+    linear = InfoGANObjective(10, latent_dim=LATENT, q_hidden=0)
+    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=linear.discriminator_heads, seed=0)
+    assert tuple(discriminator(images, training=False)["q"].shape) == (6, 12)
+    q_layers = [layer for layer in discriminator.layers if layer.name.startswith("q_")]
+    assert [layer.name for layer in q_layers] == ["q_output"]
+    assert q_layers[0].kernel.shape == (16, 12)
+    with pytest.raises(ValueError, match="q_hidden"):
+        InfoGANObjective(10, q_hidden=-1)
 
 
 def test_cgan_losses_on_hand_computed_values():
