@@ -140,9 +140,9 @@ class ConditionalObjective(FeatureMatchingObjective):
     epochs, test error 20.7 % against 2.9 % with the plain generator (the "full" recipe), while
     the samples are better (MNIST-FID 5.8 against 15.3) and 91.5 % of them show the requested
     class; after 25 epochs the classifier is back to 14.5 % (and falling) and 96.8 % of the
-    samples show their class (FID 2.2; `benchmarks/results/cpu-cgan-25-epochs/`). The fake term softplus(s) has
-    ∂s/∂l_k = p_k, so on fakes that look like class y (what the class term asks for) the
-    discriminator lowers l_y alone: it learns that class y is unlikely where class y's best
+    samples show their class (FID 2.2; `benchmarks/results/cpu-cgan-25-epochs/`). The fake
+    term softplus(s) has ∂s/∂l_k = p_k, so on fakes that look like class y (what the class term
+    asks for) the discriminator lowers l_y alone: it learns that class y is unlikely where class y's best
     examples are. A conditional generator that succeeds makes "good" samples, and a K+1
     discriminator trained to reject good samples is a worse classifier (Dai et al. 2017, "Good
     semi-supervised learning that requires a bad GAN"). Raising `class_weight` to 3 changed

@@ -584,14 +584,7 @@ class SemiSupervisedGAN:
         x_labeled = self._reshape(x_labeled)
         x_unlabeled = self._reshape(x_unlabeled)
         y_labeled = np.asarray(y_labeled, dtype="int32")
-        steps = cfg.steps_per_epoch or max(len(x_unlabeled) // cfg.batch_size, 1)
-        if self.state is None:
-            self.initialize(x_unlabeled, steps)
-        elif steps != self._steps_per_epoch:
-            raise ValueError(
-                f"This run was set up for {self._steps_per_epoch} steps per epoch; the data now "
-                f"gives {steps}. Resume with the same data and batch size."
-            )
+        steps = self._set_up_epochs(x_unlabeled)
         per_call = _steps_per_call(cfg, steps)
         if self._run_steps is None:
             self._run_steps = self.backend.compile_steps(
@@ -605,17 +598,37 @@ class SemiSupervisedGAN:
         while self.epoch < epochs:
             logs = self._train_epoch(data, steps, per_call, len(x_labeled), len(x_unlabeled),
                                      verbose, epochs)
-            self.sync_models()
-            if validation_data is not None:
-                error = self.evaluate(*validation_data)
-                logs["test_error"] = error
-                logs["test_accuracy"] = 1.0 - error
-            self.history.append(logs)
+            self._end_epoch(logs, validation_data)
             if verbose:
                 print(_format_epoch(logs, epochs), flush=True)
             for callback in callbacks:
                 callback(self, logs)
         return self.history
+
+    def _set_up_epochs(self, x_unlabeled):
+        """Steps per epoch on `x_unlabeled`; sets up the state on first use, else checks that the
+        data gives the steps the run was set up for."""
+        cfg = self.config
+        steps = cfg.steps_per_epoch or max(len(x_unlabeled) // cfg.batch_size, 1)
+        if self.state is None:
+            self.initialize(x_unlabeled, steps)
+        elif steps != self._steps_per_epoch:
+            raise ValueError(
+                f"This run was set up for {self._steps_per_epoch} steps per epoch; the data now "
+                f"gives {steps}. Resume with the same data and batch size."
+            )
+        return steps
+
+    def _end_epoch(self, logs, validation_data):
+        """After an epoch: sync the models, add the error on `validation_data` to `logs`, and
+        record them in the history."""
+        self.sync_models()
+        if validation_data is not None:
+            error = self.evaluate(*validation_data)
+            logs["test_error"] = error
+            logs["test_accuracy"] = 1.0 - error
+        self.history.append(logs)
+        return logs
 
     def _train_epoch(self, data, steps, per_call, n_labeled, n_unlabeled, verbose, epochs):
         cfg = self.config
@@ -851,13 +864,8 @@ class SeedGroup:
             return np.concatenate([array, np.zeros((width - len(array),) + array.shape[1:],
                                                    array.dtype)]) if len(array) < width else array
 
-        steps = cfg.steps_per_epoch or max(n_unlabeled // cfg.batch_size, 1)
-        for trainer, (_, _, x_unl) in zip(trainers, prepared):
-            if trainer.state is None:
-                trainer.initialize(x_unl, steps)
-            elif steps != trainer._steps_per_epoch:
-                raise ValueError(f"This run was set up for {trainer._steps_per_epoch} steps per "
-                                 f"epoch; the data now gives {steps}.")
+        # Equal configurations and unlabeled sizes: every trainer has the same steps per epoch.
+        steps = [t._set_up_epochs(x_unl) for t, (_, _, x_unl) in zip(trainers, prepared)][0]
         per_call = _steps_per_call(cfg, steps)
         shared = all(p[2] is prepared[0][2] or np.array_equal(p[2], prepared[0][2])
                      for p in prepared[1:])
@@ -886,13 +894,7 @@ class SeedGroup:
                     continue
                 trainer.state = _unflatten(template, lambda key: flat[key][i])
                 trainer.epoch = self.epoch
-                trainer.sync_models()
-                trainer_logs = dict(logs[i])
-                if validation_data is not None:
-                    error = trainer.evaluate(*validation_data)
-                    trainer_logs["test_error"] = error
-                    trainer_logs["test_accuracy"] = 1.0 - error
-                trainer.history.append(trainer_logs)
+                trainer_logs = trainer._end_epoch(dict(logs[i]), validation_data)
                 for callback in callbacks:
                     callback(trainer, trainer_logs)
             if verbose:
