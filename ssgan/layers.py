@@ -4,6 +4,7 @@
   data-dependent initialization the Improved-GAN code uses (`initialize_weight_norm`).
 - `MinibatchDiscrimination` (paper §3.2).
 - `VirtualBatchNormalization` with `ReferenceBatch` / `DropReference` (paper §3.4).
+- `StopGradient`: identity forward, no gradient backward (InfoGAN's Q on the class logits).
 
 Gaussian noise is Keras' own `keras.layers.GaussianNoise`.
 """
@@ -357,6 +358,18 @@ class DropReference(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "size": self.size}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class StopGradient(keras.layers.Layer):
+    """The identity whose input gets no gradient: a loss on its output trains only the layers
+    after it (InfoGAN's Q mapping on the discriminator's class logits, not the classifier)."""
+
+    def call(self, inputs):
+        return ops.stop_gradient(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

@@ -358,6 +358,9 @@ def _layer_model(name):
             3, (3, 2), strides=2, padding="valid", activation="relu", kernel_initializer=zeros,
             name="layer",
         )(inputs)
+    elif name == "stop_gradient":
+        inputs = keras.Input((6,))
+        outputs = keras.layers.Dense(3, name="dense")(L.StopGradient(name="layer")(inputs))
     elif name == "minibatch_discrimination":
         inputs = keras.Input((6,))
         outputs = L.MinibatchDiscrimination(3, 2, kernel_initializer=zeros, name="layer")(inputs)
@@ -375,7 +378,8 @@ def _layer_model(name):
 
 
 LAYER_MODELS = [
-    "weight_norm_dense", "weight_norm_conv2d", "minibatch_discrimination", "vbn_2d", "vbn_4d"
+    "weight_norm_dense", "weight_norm_conv2d", "minibatch_discrimination", "vbn_2d", "vbn_4d",
+    "stop_gradient",
 ]
 
 
@@ -411,6 +415,7 @@ def test_custom_layer_survives_a_keras_save_load_round_trip(name, tmp_path):
         L.DropReference(5),
         L.VirtualBatchNormalization(),
         L.VirtualBatchNormalization(5, epsilon=1e-3, center=False, scale=False),
+        L.StopGradient(name="stop"),
     ],
     ids=lambda layer: type(layer).__name__,
 )
@@ -426,3 +431,22 @@ def test_custom_layer_get_config_round_trip(layer):
     ):
         if hasattr(layer, key):
             assert getattr(clone, key) == getattr(layer, key), key
+
+
+def test_stop_gradient_is_the_identity_without_a_gradient():
+    from ssgan.backends import get_backend
+
+    x = _f32(_rng(15).normal(size=(4, 3)))
+    np.testing.assert_array_equal(_np(L.StopGradient()(x)), x)
+    value_and_grad = get_backend().value_and_grad
+
+    def loss(params, stopped):
+        h = keras.ops.multiply(params[0], x)
+        h = L.StopGradient()(h) if stopped else h
+        return keras.ops.sum(keras.ops.square(h)), ()
+
+    for stopped, expected in ((False, 2.0 * np.sum(np.square(x))), (True, 0.0)):
+        (_, _), grads = value_and_grad(loss)([keras.ops.convert_to_tensor(1.0)], stopped)
+        # TensorFlow reports no gradient as None, JAX as zeros.
+        grad = 0.0 if grads[0] is None else float(_np(grads[0]))
+        assert grad == pytest.approx(expected, rel=1e-5, abs=1e-7)

@@ -97,15 +97,17 @@ def test_infogan_generator_and_q_head_shapes():
     discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
                                         extra_heads=objective.discriminator_heads, seed=0)
     outputs = discriminator(images, training=False)
-    assert set(outputs) == {"logits", "features", "q"}
+    assert set(outputs) == {"logits", "features", "q", "q_stopped"}
     assert tuple(outputs["q"].shape) == (6, 12)
     logits, means = objective.split_q(outputs["q"])
     assert tuple(logits.shape) == (6, 10) and tuple(means.shape) == (6, 2)
-    # q_hidden=0: a linear Q head, one dense layer on the 16 features.
-    linear = InfoGANObjective(10, latent_dim=LATENT, q_hidden=0)
+    # InfoGAN's own Q on the features with q_hidden=0: one dense layer on the 16 features.
+    linear = InfoGANObjective(10, latent_dim=LATENT, q_hidden=0, q_categorical_input="features")
     discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
                                         extra_heads=linear.discriminator_heads, seed=0)
-    assert tuple(discriminator(images, training=False)["q"].shape) == (6, 12)
+    outputs = discriminator(images, training=False)
+    assert set(outputs) == {"logits", "features", "q"}
+    assert tuple(outputs["q"].shape) == (6, 12)
     q_layers = [layer for layer in discriminator.layers if layer.name.startswith("q_")]
     assert [layer.name for layer in q_layers] == ["q_output"]
     assert q_layers[0].kernel.shape == (16, 12)
@@ -243,3 +245,85 @@ def test_a_few_training_steps_stay_finite(tiny_mnist, generator, options):
     assert all(np.all(np.isfinite(np.asarray(w))) for w in trainer.discriminator.get_weights())
     samples = trainer.generate(8, seed=1)
     assert samples.shape == (8, 784) and np.all(np.isfinite(samples))
+
+
+def test_infogan_q_on_class_logits_trains_the_map_not_the_classifier():
+    from ssgan.backends import get_backend
+
+    value_and_grad = get_backend().value_and_grad
+    objective = InfoGANObjective(10, latent_dim=LATENT, q_categorical_input="class_logits")
+    generator = build_generator("mlp", (28, 28, 1), hidden=(32,), latent_dim=LATENT,
+                                condition_dims=objective.condition_dims, seed=0)
+    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=objective.discriminator_heads, seed=0)
+    inputs = objective.inputs_for(np.arange(8) % 10, seed=0)
+    latent = {"c_cat": _t(np.arange(8) % 10, "int32"), "c_cont": _t(inputs[2])}
+    images = generator(inputs, training=False)
+    outputs = discriminator(images, training=False)
+    assert set(outputs) == {"logits", "features", "q", "q_stopped"}
+    assert tuple(outputs["q"].shape) == (8, 12)
+    np.testing.assert_array_equal(_np(outputs["q"]), _np(outputs["q_stopped"]))
+    # Q's categorical logits: a linear map of the class log-posterior, so shifting every class
+    # logit alike (what the real/fake decision does) leaves them unchanged.
+    mapping = discriminator.get_layer("q_categorical")
+    log_posterior = _np(keras.ops.log_softmax(outputs["logits"], axis=-1))
+    expected = log_posterior @ _np(mapping.kernel) + _np(mapping.bias)
+    np.testing.assert_allclose(_np(objective.split_q(outputs["q"])[0]), expected, rtol=1e-5,
+                               atol=1e-5)
+
+    def gradient_norms(grads, variables):
+        return {v.path: 0.0 if g is None else float(np.abs(_np(g)).sum())
+                for g, v in zip(grads, variables)}
+
+    # The discriminator's MI term trains Q (its map and its continuous head), not the classifier:
+    # no gradient reaches the class logits or the hidden layers through the categorical part.
+    no_continuous = InfoGANObjective(10, latent_dim=LATENT, n_continuous=0,
+                                     q_categorical_input="class_logits")
+    d_categorical = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=no_continuous.discriminator_heads, seed=0)
+
+    def d_loss(params):
+        out, _ = d_categorical.stateless_call(params, d_fixed, images, training=False)
+        return no_continuous.discriminator_loss(out, {"c_cat": latent["c_cat"]}, None, None)[0], ()
+
+    d_variables = d_categorical.trainable_variables
+    d_fixed = [v.value for v in d_categorical.non_trainable_variables]
+    (_, _), grads = value_and_grad(d_loss)([v.value for v in d_variables])
+    norms = gradient_norms(grads, d_variables)
+    assert all(norms[v.path] > 0 for v in d_variables if "q_categorical" in v.path)
+    assert all(norms[v.path] == 0 for v in d_variables if "q_categorical" not in v.path)
+
+    # The generator's loss reaches G through the classifier.
+    def g_loss(params):
+        fakes, _ = generator.stateless_call(
+            params, [v.value for v in generator.non_trainable_variables], inputs, training=False
+        )
+        out, _ = d_categorical.stateless_call(
+            [v.value for v in d_variables], d_fixed, fakes, training=False
+        )
+        info, _, _ = no_continuous.mutual_information_loss(out["q"], {"c_cat": latent["c_cat"]})
+        return info, ()
+
+    g_variables = generator.trainable_variables
+    (_, _), grads = value_and_grad(g_loss)([v.value for v in g_variables])
+    assert sum(gradient_norms(grads, g_variables).values()) > 0
+    with pytest.raises(ValueError, match="q_categorical_input"):
+        InfoGANObjective(10, q_categorical_input="pixels")
+
+
+def test_discriminator_with_the_q_head_survives_a_keras_save_load_round_trip(tmp_path):
+    objective = InfoGANObjective(10, latent_dim=LATENT)
+    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=objective.discriminator_heads, seed=0)
+    images = np.random.default_rng(0).uniform(-1, 1, size=(5, 784)).astype("float32")
+    path = tmp_path / "discriminator.keras"
+    discriminator.save(path)
+    loaded = keras.saving.load_model(path)
+    expected = discriminator(images, training=False)
+    restored = loaded(images, training=False)
+    assert set(restored) == set(expected)
+    for name in expected:
+        np.testing.assert_allclose(_np(restored[name]), _np(expected[name]), rtol=1e-6, atol=1e-6)
+    # The map is one layer applied twice, not two copies.
+    assert len(loaded.get_layer("q_categorical").trainable_weights) == 2
+    assert len(loaded.trainable_weights) == len(discriminator.trainable_weights)

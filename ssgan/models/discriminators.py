@@ -17,15 +17,20 @@ def _noise_seeds(seed):
 
 
 def _heads(features, n_classes, output_input, extra_heads):
-    """The output dict: class logits, the feature layer, and any extra heads built on the features."""
+    """The output dict: class logits, the feature layer, and the outputs of `extra_heads`
+    (a callable (features, logits) → dict of named tensors), if any."""
     outputs = {
         "logits": ssgan_layers.WeightNormDense(n_classes, train_scale=True, name="logits")(
             output_input
         ),
         "features": features,
     }
-    for name, build_head in (extra_heads or {}).items():
-        outputs[name] = build_head(features)
+    if extra_heads is not None:
+        extra = extra_heads(features, outputs["logits"])
+        clash = set(extra) & set(outputs)
+        if clash:
+            raise ValueError(f"Extra discriminator heads may not be named {sorted(clash)}.")
+        outputs.update(extra)
     return outputs
 
 
@@ -49,7 +54,8 @@ def build_mlp_discriminator(
     weight-norm scales are fixed (set by data-dependent initialization), the output layer's is
     trained. `features` is the last hidden layer after its ReLU and before its noise. With
     `minibatch_discrimination`, a `MinibatchDiscrimination` layer sits between it and the output.
-    `extra_heads` maps output names to callables that build a head on the features (InfoGAN's Q).
+    `extra_heads(features, logits)` builds extra outputs on the features and class logits and
+    returns them by name (InfoGAN's Q).
     """
     seeds = _noise_seeds(seed)
     inputs = keras.Input(shape=(input_dim,), name="x")
