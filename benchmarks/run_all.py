@@ -133,7 +133,7 @@ def build_parser():
         help="CPU-sized smoke run of every path (all label counts, the ablation, every "
         "generator) with tiny models and epochs: a few minutes on 2 cores; numbers meaningless")
     add("--name", default=None, help="suite name: results go to benchmarks/results/<name> "
-        "(default 'quick' with --quick, else 'mnist')")
+        "(default: the --out folder's name, else 'quick' with --quick, else the data set's)")
     add("--out", default=None, help="results directory (overrides --name)")
     add("--resume", action="store_true",
         help="continue the suite in --out: runs already recorded with the same settings are "
@@ -1202,7 +1202,8 @@ def main(argv=None):
     if args.seeds_per_step < 0:
         _fail("--seeds-per-step must be 0 (all seeds) or positive.")
     settings = settings_from_args(args)
-    name = args.name or ("quick" if args.quick else args.dataset)
+    name = args.name or (Path(args.out).name if args.out
+                         else "quick" if args.quick else args.dataset)
     out = Path(args.out) if args.out else HERE / "results" / name
     plan = build_plan(args, settings, seeds)
     if args.report_only:

@@ -91,6 +91,8 @@ def test_results_json_has_one_complete_record_per_run(quick_suite):
         assert 0.0 <= by_id[run_id]["code_accuracy"] <= 1.0
     assert set(by_id["fm-l100-s0"]["sections"]) == {"labels", "ablation", "generators"}
     assert document["suite"]["quick"] is True
+    assert document["suite"]["name"] == "out"  # named after its --out folder
+    assert (quick_suite["out"] / "REPORT.md").read_text().startswith("# ssgan benchmark: out\n")
 
 
 def test_report_has_the_tables_beside_the_paper(quick_suite):
