@@ -1202,9 +1202,9 @@ def main(argv=None):
     if args.seeds_per_step < 0:
         _fail("--seeds-per-step must be 0 (all seeds) or positive.")
     settings = settings_from_args(args)
-    name = args.name or (Path(args.out).name if args.out
-                         else "quick" if args.quick else args.dataset)
-    out = Path(args.out) if args.out else HERE / "results" / name
+    out = Path(args.out) if args.out else (
+        HERE / "results" / (args.name or ("quick" if args.quick else args.dataset)))
+    name = args.name or out.name
     plan = build_plan(args, settings, seeds)
     if args.report_only:
         path = out / "results.json"
