@@ -516,33 +516,46 @@ def _format_seconds(seconds):
 
 
 class Timing:
-    """Measured cost of this process's runs, for the ETA: wall seconds per training epoch (with
+    """Measured cost of this process's units, for the ETA: wall seconds per training epoch (with
     its evaluation) and the per-run overhead (set-up, compilation, grids, metrics), the latter
     apart for the first run of a configuration and for its repeats (other seeds), which on JAX
-    load the compiled step from the compilation cache."""
+    load the compiled step from the compilation cache. A unit trains `runs` runs side by side;
+    its epoch costs what a unit of the same configuration and size cost, else what any unit of
+    that size cost, else the mean cost of one run's epoch times `runs` (minibatch
+    discrimination's epoch costs four times feature matching's on a CPU; five runs side by
+    side cost 2.6 times one on an H200, 5 times on a CPU)."""
 
     def __init__(self):
-        self.epoch_seconds = []
-        self.overheads = {False: [], True: []}  # by "a run of this group was done before"
+        self.epoch_seconds = []  # (group, runs, seconds per epoch of the unit)
+        self.overheads = {False: [], True: []}  # per run, by "a run of this group came before"
         self.groups = set()
 
-    def add(self, group, wall, epochs, epoch_wall):
+    def add(self, group, wall, epochs, epoch_wall, runs=1):
         repeat = group in self.groups
         self.groups.add(group)
         if epochs:
-            self.epoch_seconds.append(epoch_wall / epochs)
-            self.overheads[repeat].append(max(wall - epoch_wall, 0.0))
+            self.epoch_seconds.append((group, runs, epoch_wall / epochs))
+            self.overheads[repeat].append(max(wall - epoch_wall, 0.0) / runs)
 
-    def estimate(self, runs):
-        """Seconds for `runs`, a list of (group, epochs left); None before any measurement."""
+    def _unit_epoch(self, group, runs):
+        for match in (lambda g, n: g == group and n == runs, lambda g, n: n == runs):
+            same = [seconds for g, n, seconds in self.epoch_seconds if match(g, n)]
+            if same:
+                return statistics.fmean(same)
+        return runs * statistics.fmean(seconds / n for _, n, seconds in self.epoch_seconds)
+
+    def estimate(self, units):
+        """Seconds for `units`, a list of (group, epochs left[, runs side by side]); None
+        before any measurement."""
         if not self.epoch_seconds:
             return None
-        per_epoch = statistics.fmean(self.epoch_seconds)
         first = statistics.fmean(self.overheads[False] or self.overheads[True])
         repeat = statistics.fmean(self.overheads[True]) if self.overheads[True] else first
         seen, total = set(self.groups), 0.0
-        for group, epochs in runs:
-            total += (repeat if group in seen else first) + epochs * per_epoch
+        for group, epochs, *size in units:
+            runs = size[0] if size else 1
+            total += ((repeat if group in seen else first) * runs
+                      + epochs * self._unit_epoch(group, runs))
             seen.add(group)
         return total
 
@@ -1079,10 +1092,11 @@ def write_report(out, suite, plan, records, evaluator_note=None):
                   "lets later seeds of a configuration skip XLA compilation (their compile time "
                   "is tracing only). Seeds per step: runs trained side by side as one vectorized "
                   "step (`--seeds-per-step`); their s/epoch is the time of one epoch of all of "
-                  "them together, and their wall time is the group's.", "",
-                  "| configuration | labels | seeds per step | s/epoch | compile (s) | "
-                  "wall per run (s) |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+                  "them together, and their wall time is the group's; s per run-epoch divides "
+                  "it by the runs in the step, the cost of one run's epoch.", "",
+                  "| configuration | labels | seeds per step | s/epoch | s per run-epoch | "
+                  "compile (s) | wall per run (s) |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         groups = {}
         for r in ok:
             groups.setdefault((r["variant"], r["labels"]), []).append(r)
@@ -1094,6 +1108,7 @@ def write_report(out, suite, plan, records, evaluator_note=None):
             lines.append(f"| {VARIANTS[variant]['label']} | {labels} | "
                          f"{', '.join(str(n) for n in per_step)} | "
                          f"{_seconds([r.get('seconds_per_epoch') for r in group])} | "
+                         f"{_seconds([_run_epoch_seconds(r) for r in group])} | "
                          f"{compiles} | {_seconds([r.get('wall_seconds') for r in group])} |")
         lines.append("")
 
@@ -1174,6 +1189,12 @@ def _ablation_verdict(recs, labels):
                    "when the difference exceeds the larger seed standard deviation, else "
                    "'inconclusive'.")
     return out
+
+
+def _run_epoch_seconds(record):
+    """One run's share of an epoch: its step's s/epoch over the runs trained in that step."""
+    seconds = record.get("seconds_per_epoch")
+    return None if seconds is None else seconds / (record.get("runs_in_step") or 1)
 
 
 def _compare(advantage, spread, n):
@@ -1300,7 +1321,8 @@ def main(argv=None):
     timing = Timing()
     suite_start = time.perf_counter()
     units = _units(todo, args.seeds_per_step, backend)
-    runs_left = [((unit[0].variant, unit[0].labels), settings["epochs"]) for unit in units]
+    runs_left = [((unit[0].variant, unit[0].labels), settings["epochs"], len(unit))
+                 for unit in units]
     for i, unit in enumerate(units):
         ctx = {"backend": backend, "device": device, "checkpoint": args.checkpoint,
                "verbose": args.verbose,
@@ -1334,7 +1356,7 @@ def main(argv=None):
             epochs = (r.get("epochs_done") or 0) - r.get("resumed_from_epoch", 0)
             train_wall = r.get("train_wall_seconds", r["wall_seconds"])
             timing.add((unit[0].variant, unit[0].labels), time.perf_counter() - unit_start,
-                       epochs, max(train_wall - compile_s, 0.0))
+                       epochs, max(train_wall - compile_s, 0.0), runs=len(unit))
         write_results(out, suite, records)
         eta = timing.estimate(runs_left[i + 1:])
         for record in unit_records:
@@ -1359,7 +1381,7 @@ def main(argv=None):
 
 
 def _unit_fits(timing, unit, used_seconds, limit_minutes):
-    """Whether a unit ((group, epochs)) ends within `limit_minutes` of the invocation's start, by
+    """Whether a unit ((group, epochs, runs)) ends within `limit_minutes` of the invocation's start, by
     the ETA of the units done so far; with no limit or no measurement yet, it does."""
     if limit_minutes is None:
         return True

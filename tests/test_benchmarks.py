@@ -109,6 +109,7 @@ def test_report_has_the_tables_beside_the_paper(quick_suite):
                   "CGAN class consistency", "InfoGAN code→class acc."):
         assert label in report
     assert "## Samples" in report and "## Learning curves" in report
+    assert "| seeds per step | s/epoch | s per run-epoch |" in report
     # Every picture the report shows exists.
     pictures = re.findall(r'src="([^"]+)"|\]\(([^)]+\.png)\)', report)
     pictures = [a or b for a, b in pictures]
@@ -205,6 +206,21 @@ def test_verdicts_and_eta():
     timing.add("a", wall=21.0, epochs=10, epoch_wall=20.0)  # a repeat: 1 s of overhead
     # A repeat of a seen group costs the repeat overhead; a new group the first-run one, once.
     assert timing.estimate([("a", 10), ("b", 10), ("b", 10)]) == pytest.approx(21 + 25 + 21)
+
+
+def test_eta_scales_with_the_runs_side_by_side():
+    timing = run_all.Timing()
+    # Five runs of "fm" side by side: 100 s an epoch, 25 s of overhead (5 s per run).
+    timing.add("fm", wall=1025.0, epochs=10, epoch_wall=1000.0, runs=5)
+    assert timing.estimate([("fm", 10, 5)]) == pytest.approx(5 * 5 + 1000)  # measured size
+    # One run alone, never measured: one run's share of the 5-run epoch (20 s).
+    assert timing.estimate([("fm", 10, 1)]) == pytest.approx(5 + 200)
+    timing.add("mbd", wall=805.0, epochs=10, epoch_wall=800.0, runs=1)  # 80 s an epoch alone
+    # A measured configuration and size wins over other configurations of that size ...
+    assert timing.estimate([("mbd", 10, 1)]) == pytest.approx(5 + 800)
+    # ... and a configuration not yet measured costs the mean of that size's units.
+    assert timing.estimate([("cgan", 10, 1)]) == pytest.approx(5 + 800)
+    assert timing.estimate([("cgan", 10, 5)]) == pytest.approx(25 + 1000)
 
 
 def test_mlp_flops_match_the_arithmetic_in_speed_md():
@@ -337,3 +353,9 @@ def test_time_limit_stops_before_a_unit_that_would_not_fit(tmp_path, capsys):
     assert run_all.main([a for a in argv if a not in ("--time-limit", "0.0001")] + ["--resume"]) == 0
     runs = json.loads((out / "results.json").read_text())["runs"]
     assert sorted(r["id"] for r in runs) == ["fm-l20-s0", "fm-l50-s0"]
+
+
+def test_run_epoch_seconds_is_the_steps_epoch_over_its_runs():
+    assert run_all._run_epoch_seconds({"seconds_per_epoch": 10.0, "runs_in_step": 5}) == 2.0
+    assert run_all._run_epoch_seconds({"seconds_per_epoch": 3.0}) == 3.0  # trained alone
+    assert run_all._run_epoch_seconds({"seconds_per_epoch": None, "runs_in_step": 2}) is None
