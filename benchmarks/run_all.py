@@ -1321,18 +1321,18 @@ def main(argv=None):
     timing = Timing()
     suite_start = time.perf_counter()
     units = _units(todo, args.seeds_per_step, backend)
-    runs_left = [((unit[0].variant, unit[0].labels), settings["epochs"], len(unit))
+    units_left = [((unit[0].variant, unit[0].labels), settings["epochs"], len(unit))
                  for unit in units]
     for i, unit in enumerate(units):
         ctx = {"backend": backend, "device": device, "checkpoint": args.checkpoint,
                "verbose": args.verbose,
-               "eta_after_run": lambda i=i: timing.estimate(runs_left[i + 1:])}
-        eta = timing.estimate(runs_left[i:])
-        if not _unit_fits(timing, runs_left[i], time.perf_counter() - invocation_start,
+               "eta_after_run": lambda i=i: timing.estimate(units_left[i + 1:])}
+        eta = timing.estimate(units_left[i:])
+        if not _unit_fits(timing, units_left[i], time.perf_counter() - invocation_start,
                           args.time_limit):
             write_results(out, suite, records)
             write_report(out, suite, reported, records, evaluator.note)
-            need = _format_seconds(timing.estimate([runs_left[i]]))
+            need = _format_seconds(timing.estimate([units_left[i]]))
             print(f"Time limit ({args.time_limit:g} min): {len(units) - i} of {len(units)} "
                   f"units not started (the next needs ~{need}); run the same command with "
                   f"--resume to continue. Report: {out / 'REPORT.md'}", flush=True)
@@ -1358,7 +1358,7 @@ def main(argv=None):
             timing.add((unit[0].variant, unit[0].labels), time.perf_counter() - unit_start,
                        epochs, max(train_wall - compile_s, 0.0), runs=len(unit))
         write_results(out, suite, records)
-        eta = timing.estimate(runs_left[i + 1:])
+        eta = timing.estimate(units_left[i + 1:])
         for record in unit_records:
             print(_run_line(record), flush=True)
         if ctx.get("interrupted") or any(r.get("status") == "interrupted"
@@ -1381,8 +1381,8 @@ def main(argv=None):
 
 
 def _unit_fits(timing, unit, used_seconds, limit_minutes):
-    """Whether a unit ((group, epochs, runs)) ends within `limit_minutes` of the invocation's start, by
-    the ETA of the units done so far; with no limit or no measurement yet, it does."""
+    """Whether a unit ((group, epochs, runs)) ends within `limit_minutes` of the invocation's
+    start, by the ETA of the units done so far; with no limit or no measurement yet, it does."""
     if limit_minutes is None:
         return True
     need = timing.estimate([unit])
