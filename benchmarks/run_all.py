@@ -545,15 +545,14 @@ class Timing:
         return runs * statistics.fmean(seconds / n for _, n, seconds in self.epoch_seconds)
 
     def estimate(self, units):
-        """Seconds for `units`, a list of (group, epochs left[, runs side by side]); None
-        before any measurement."""
+        """Seconds for `units`, a list of (group, epochs left, runs side by side); None before
+        any measurement."""
         if not self.epoch_seconds:
             return None
         first = statistics.fmean(self.overheads[False] or self.overheads[True])
         repeat = statistics.fmean(self.overheads[True]) if self.overheads[True] else first
         seen, total = set(self.groups), 0.0
-        for group, epochs, *size in units:
-            runs = size[0] if size else 1
+        for group, epochs, runs in units:
             total += ((repeat if group in seen else first) * runs
                       + epochs * self._unit_epoch(group, runs))
             seen.add(group)

@@ -200,12 +200,13 @@ def test_verdicts_and_eta():
     assert run_all._compare(0.005, 0.01, 3).startswith("inconclusive")
     assert run_all._compare(0.5, 0.0, 1).startswith("inconclusive")
     timing = run_all.Timing()
-    assert timing.estimate([("a", 10)]) is None
+    assert timing.estimate([("a", 10, 1)]) is None
     timing.add("a", wall=25.0, epochs=10, epoch_wall=20.0)  # 2 s/epoch, 5 s of overhead
-    assert timing.estimate([("a", 10), ("b", 10)]) == pytest.approx(50.0)
+    assert timing.estimate([("a", 10, 1), ("b", 10, 1)]) == pytest.approx(50.0)
     timing.add("a", wall=21.0, epochs=10, epoch_wall=20.0)  # a repeat: 1 s of overhead
     # A repeat of a seen group costs the repeat overhead; a new group the first-run one, once.
-    assert timing.estimate([("a", 10), ("b", 10), ("b", 10)]) == pytest.approx(21 + 25 + 21)
+    units = [("a", 10, 1), ("b", 10, 1), ("b", 10, 1)]
+    assert timing.estimate(units) == pytest.approx(21 + 25 + 21)
 
 
 def test_eta_scales_with_the_runs_side_by_side():
@@ -331,7 +332,7 @@ def test_a_stop_during_the_generator_metrics_keeps_the_trained_run(tmp_path):
 
 def test_time_limit_decides_from_the_measured_eta():
     timing = run_all.Timing()
-    unit = (("fm", 100), 10)
+    unit = (("fm", 100), 10, 1)
     assert run_all._unit_fits(timing, unit, 1e9, 1.0)  # nothing measured yet: start it
     timing.add(("fm", 20), wall=12.0, epochs=10, epoch_wall=10.0)  # 1 s/epoch, 2 s overhead
     assert run_all._unit_fits(timing, unit, 40.0, None)  # no limit
