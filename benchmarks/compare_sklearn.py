@@ -1,30 +1,11 @@
 """`python benchmarks/compare_sklearn.py`: SSGANClassifier against scikit-learn's semi-supervised
-classifiers on MNIST with few labels.
-
-All methods get the same class-balanced labeled subset (`ssgan.data.semi_supervised_split`,
-`--labeled` labels drawn with `--seed`) and are scored on the same MNIST test images. Pixels are
-scaled to [0, 1]; unlabeled rows are marked -1, as `sklearn.semi_supervised` expects.
-
-* `SSGANClassifier`: the Improved-GAN recipe (the paper's MLP pair, feature matching), trained on
-  the whole pool as unlabeled data, `--epochs` epochs of one pass over the pool.
-* `LabelSpreading`: kNN kernel (`--knn` neighbours), on the labeled rows plus a random subsample
-  of `--baseline-pool` unlabeled rows (its graph and its predictions need the pool in memory).
-* `SelfTrainingClassifier(LogisticRegression)`: pseudo-labels with probability above 0.75 added
-  for up to 10 rounds, on the same subsampled pool.
-* `LogisticRegression` on the labeled rows only: what the unlabeled data adds.
-
-`--quick` uses a 3000-image pool and 2000 test images, and 10 epochs (a minute or two on a CPU).
-
-Results: a table on stdout and a JSON file (`--out`, default
-`benchmarks/results/compare_sklearn[-quick].json`) with test accuracy and fit time of each method.
-
-The estimator trains on the current Keras backend: TensorFlow by default (graph mode on a CPU),
-`KERAS_BACKEND=jax` for JAX.
+classifiers (LabelSpreading, SelfTrainingClassifier) and a labeled-only logistic regression on
+MNIST with few labels, on the same labeled split and test images. Writes a table and a JSON
+(`--out`); what each method sees: benchmarks/README.md.
 """
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -33,12 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ssgan.util import ArgumentParser
+from ssgan.util import write_json
+
 HERE = Path(__file__).resolve().parent
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python benchmarks/compare_sklearn.py",
+    parser = ArgumentParser(
+        prog="python benchmarks/compare_sklearn.py", tool="compare_sklearn",
         description="Compare SSGANClassifier with LabelSpreading and SelfTrainingClassifier on "
         "MNIST with few labels.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -123,11 +107,10 @@ def format_table(results):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.labeled <= 0 or args.labeled % 10:
-        print("compare_sklearn: error: --labeled must be a positive multiple of 10.",
-              file=sys.stderr)
-        return 2
+        parser.fail("--labeled must be a positive multiple of 10.")
     epochs = args.epochs or (10 if args.quick else 20)
 
     import keras
@@ -179,10 +162,7 @@ def main(argv=None):
     out = Path(args.out) if args.out else (
         HERE / "results" / f"compare_sklearn{'-quick' if args.quick else ''}.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, out)
+    write_json(out, report)
     print(f"\nWrote {out}")
     return 0
 

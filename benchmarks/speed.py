@@ -1,19 +1,8 @@
 """`python benchmarks/speed.py`: steady-state training speed of ssgan on the current backend.
 
-For each model (the paper's MLP pair, the convolutional pair) and batch size, a trainer runs
-`steps_per_call` training steps per compiled call (on JAX one `lax.scan`; on TensorFlow a Python
-loop over a `tf.function` step): one warm-up call (tracing and compilation, reported apart as
-`compile_seconds`), then `--calls` timed calls, each ended by pulling the step metrics to the host
-(which waits for the device). The median call gives steps/s and seconds per epoch (an epoch is
-60000 / batch steps, one pass over MNIST). `--to-99` also measures the wall time from the start
-to 99 % test accuracy with 100 labels (MLP, batch 100).
-
-`--backends tensorflow,jax` runs each backend in its own process and prints one table;
-`tensorflow-xla` is TensorFlow with its step compiled by XLA (`--jit-compile on`, i.e.
-`TrainingConfig(jit_compile=True)`; by default TensorFlow uses XLA on a GPU only).
-
-Results: a table on stdout and a JSON (`--out`, default `benchmarks/results/speed.json`).
-See `benchmarks/SPEED.md` for the arithmetic floor and the measurements.
+Times a trainer's compiled calls of `steps_per_call` steps for each architecture and batch size,
+compilation apart; optionally the wall time to 99 % test accuracy. Writes a table and a JSON
+(`--out`). How it measures: benchmarks/README.md; the measurements: benchmarks/SPEED.md.
 """
 
 import argparse
@@ -28,20 +17,21 @@ import tempfile
 import time
 from pathlib import Path
 
+from ssgan.util import ArgumentParser
+from ssgan.util import write_json
+
 HERE = Path(__file__).resolve().parent
 EPOCH_EXAMPLES = 60000  # one pass over the MNIST training set
-EXIT_USAGE = 2
 BACKENDS = {  # name → (environment, arguments) of its process
     "tensorflow": ({"KERAS_BACKEND": "tensorflow"}, ["--jit-compile", "off"]),
     "tensorflow-xla": ({"KERAS_BACKEND": "tensorflow"}, ["--jit-compile", "on"]),
     "jax": ({"KERAS_BACKEND": "jax"}, []),
 }
 JIT = {"auto": None, "on": True, "off": False}
-
-
-def _fail(message):
-    print(f"speed: error: {message}", file=sys.stderr, flush=True)
-    sys.exit(EXIT_USAGE)
+# --quick, by the architecture's layout: steps per call and batch sizes (a batch-500 step of the
+# convolutional pair takes ~15 s on 2 CPU cores).
+QUICK = {"flat": {"steps_per_call": 2, "batch_sizes": [100, 500]},
+         "image": {"steps_per_call": 1, "batch_sizes": [100]}}
 
 
 def _list(cast):
@@ -54,21 +44,19 @@ def _list(cast):
     return parse
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        _fail(message)
-
-
 def build_parser():
-    parser = _Parser(
-        prog="python benchmarks/speed.py",
+    from ssgan.models import ARCHITECTURES
+
+    parser = ArgumentParser(
+        prog="python benchmarks/speed.py", tool="speed",
         description="Time steady-state training steps of ssgan's models (compilation apart).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
     add("--quick", action="store_true",
         help="a few seconds per configuration on a CPU: few steps per call, 2 timed calls")
-    add("--models", type=_list(str), default=["mlp", "conv"], help="architectures to time")
+    add("--models", type=_list(str), default=list(ARCHITECTURES),
+        help="architectures to time (ssgan.models.ARCHITECTURES)")
     add("--batch-sizes", type=_list(int), default=None,
         help="batch sizes to time (default 100,500; --quick: 100,500 for the MLP, 100 for the "
         "conv model, whose batch-500 step takes ~15 s on 2 CPU cores)")
@@ -82,7 +70,7 @@ def build_parser():
         "the current backend only")
     add("--seeds-in-step", type=_list(int), default=[1],
         help="also time S runs (seeds) trained side by side as one vectorized step "
-        "(ssgan.training.SeedGroup, JAX only), for each S listed")
+        "(ssgan.train.SeedGroup, JAX only), for each S listed")
     add("--xla-flops", action="store_true",
         help="JAX: also report XLA's FLOP count of one step (compiles the step once more)")
     add("--to-99", action="store_true",
@@ -103,8 +91,8 @@ def build_parser():
 
 def mlp_step_flops(input_dim=784, d_hidden=(1000, 500, 250, 250, 250), n_classes=10,
                    latent_dim=100, g_hidden=(500, 500), batch=100):
-    """Matmul FLOPs (2 per multiply-add) of one training step of the MLP pair, weight-norm and
-    element-wise work left out (they are O(units), not O(units²)).
+    """Matmul FLOPs (2 per multiply-add) of one training step of the paper's MLP pair, weight-norm
+    and element-wise work left out (they are O(units), not O(units²)).
 
     D update: G forward on a batch (no gradient), D forward on 3 batches (labeled, unlabeled,
     generated), D backward on the 3 batches (weight gradients everywhere, input gradients for
@@ -128,14 +116,25 @@ def mlp_step_flops(input_dim=784, d_hidden=(1000, 500, 250, 250, 250), n_classes
     return flops
 
 
+def counted_step_flops(model, batch):
+    """`mlp_step_flops` of one step of architecture `model` when it is the paper's MLP pair (the
+    pair of `ssgan.models.mlp`, at its default widths); None for the others."""
+    from ssgan.models import get_architecture
+    from ssgan.models import mlp
+
+    if get_architecture(model).discriminator is not mlp.discriminator:
+        return None
+    return mlp_step_flops(batch=batch)["step"]
+
+
 def xla_step_flops(trainer, data, batch):
-    """XLA's own FLOP count of one training step (JAX only: `cost_analysis` of the compiled step;
-    uses the trainer's private `_train_step`, the function the backend compiles)."""
+    """XLA's own FLOP count of one training step (JAX only: `cost_analysis` of the compiled
+    `trainer.train_step`)."""
     import jax
     import numpy as np
 
     indices = {k: np.zeros((batch,), "int32") for k in ("labeled", "unlabeled", "unlabeled_2")}
-    lowered = jax.jit(trainer._train_step).lower(trainer.state, data, indices)
+    lowered = jax.jit(trainer.train_step).lower(trainer.state, data, indices)
     analysis = lowered.compile().cost_analysis()
     if isinstance(analysis, (list, tuple)):
         analysis = analysis[0]
@@ -163,53 +162,50 @@ def _load_mnist(data_dir):
         return x, y, x[:10000], y[:10000], "random (MNIST not found)"
 
 
-def _config(**values):
-    """A TrainingConfig; `jit_compile` only where this ssgan has the field."""
-    import dataclasses
+def _scaled(x, model):
+    """`x` scaled to [0, 1] in the layout of architecture `model`."""
+    from ssgan.data import scale_images
+    from ssgan.models import get_architecture
 
-    from ssgan.training import TrainingConfig
+    return scale_images(x, get_architecture(model).layout)
 
-    if values.get("jit_compile") is None or "jit_compile" not in {
-            f.name for f in dataclasses.fields(TrainingConfig)}:
-        values.pop("jit_compile", None)
-    return TrainingConfig(**values)
+
+def _train(config, runs, labeled, y_labeled, x):
+    """Train `runs` trainers of `config` (seeds 0..runs-1, side by side when more than one: the
+    same data, as the speed does not depend on the split); returns the first and the wall time."""
+    from ssgan.train import SeedGroup, SemiSupervisedGAN
+
+    start = time.perf_counter()
+    trainers = [SemiSupervisedGAN((28, 28, 1), 10, config.replace(seed=seed))
+                for seed in range(runs)]
+    if runs == 1:
+        trainers[0].fit(labeled, y_labeled, x, verbose=0)
+    else:
+        SeedGroup(trainers).fit([(labeled, y_labeled, x)] * runs, verbose=0)
+    return trainers[0], time.perf_counter() - start
 
 
 def time_config(model, batch, steps_per_call, calls, precision, arrays, jit_compile=None,
                 runs=1, xla_flops=False):
     """Time one (model, batch size, runs per step): returns a result dict."""
-    import numpy as np
+    from ssgan.config import TrainingConfig
+    from ssgan.data import semi_supervised_split
 
-    from ssgan.data import scale_images, semi_supervised_split
-    from ssgan.training import SeedGroup, SemiSupervisedGAN
-
-    x_train, y_train = arrays[0], arrays[1]
-    x = scale_images(x_train, "flat" if model == "mlp" else "image")
+    y_train = arrays[1]
+    x = _scaled(arrays[0], model)
     split = semi_supervised_split(y_train, 100, seed=0, n_classes=10)
+    labeled, y_labeled = x[split.labeled], y_train[split.labeled]
     # One epoch = one compiled call of `steps_per_call` steps: epoch i's `seconds` is call i's
     # time, metrics pulled (the trainer's own synchronization). Epoch 1 includes compilation.
-    config = _config(architecture=model, batch_size=batch, steps_per_epoch=steps_per_call,
-                     steps_per_call=steps_per_call, epochs=1 + calls,
-                     matmul_precision=precision, seed=0, jit_compile=jit_compile)
-    start = time.perf_counter()
-    if runs == 1:
-        trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
-        trainer.fit(x[split.labeled], y_train[split.labeled], x, verbose=0)
-    else:  # seeds 0..runs-1 side by side; the same data (speed does not depend on the split)
-        import dataclasses
-
-        trainers = [SemiSupervisedGAN((28, 28, 1), 10, dataclasses.replace(config, seed=seed))
-                    for seed in range(runs)]
-        SeedGroup(trainers).fit([(x[split.labeled], y_train[split.labeled], x)] * runs,
-                                verbose=0)
-        trainer = trainers[0]
-    wall = time.perf_counter() - start
-    seconds = [logs["seconds"] for logs in trainer.history]
+    config = TrainingConfig(architecture=model, batch_size=batch, steps_per_epoch=steps_per_call,
+                            steps_per_call=steps_per_call, epochs=1 + calls,
+                            matmul_precision=precision, seed=0, jit_compile=jit_compile)
+    trainer, wall = _train(config, runs, labeled, y_labeled, x)
+    seconds = [logs["seconds"] for logs in trainer.log]
     steady = statistics.median(seconds[1:])
     # The trainer compiles ahead of time and reports it apart (its first epoch's seconds exclude
     # it); a backend without ahead-of-time compilation (TensorFlow) compiles in the first call.
-    compile_seconds = trainer.history[0].get("compile_seconds", 0.0) + max(seconds[0] - steady,
-                                                                           0.0)
+    ahead = trainer.log[0].get("compile_seconds", 0.0)
     per_step = steady / steps_per_call
     steps_per_epoch = EPOCH_EXAMPLES // batch
     result = {
@@ -217,25 +213,22 @@ def time_config(model, batch, steps_per_call, calls, precision, arrays, jit_comp
         "seconds_per_epoch_per_run": per_step * steps_per_epoch / runs,
         "steps_per_call": steps_per_call, "calls": calls,
         "call_seconds": seconds[1:], "warmup_call_seconds": seconds[0],
-        "compile_seconds": compile_seconds,
-        "setup_seconds": wall - sum(seconds) - trainer.history[0].get("compile_seconds", 0.0),
+        "compile_seconds": ahead + max(seconds[0] - steady, 0.0),
+        "setup_seconds": wall - sum(seconds) - ahead,
         "ms_per_step": 1000 * per_step, "steps_per_second": 1.0 / per_step,
         "examples_per_second": batch / per_step,
         "seconds_per_epoch": per_step * steps_per_epoch, "steps_per_epoch": steps_per_epoch,
         "spread": (max(seconds[1:]) - min(seconds[1:])) / steady if steady else None,
         "wall_seconds": wall,
     }
-    if model == "mlp":
-        flops = runs * mlp_step_flops(batch=batch)["step"]
-        result["flops_per_step"] = flops
-        result["achieved_gflops"] = flops / per_step / 1e9
-        result["tflop_per_epoch"] = flops * steps_per_epoch / 1e12
+    flops = counted_step_flops(model, batch)
+    if flops is not None:
+        result["flops_per_step"] = runs * flops
+        result["achieved_gflops"] = runs * flops / per_step / 1e9
+        result["tflop_per_epoch"] = runs * flops * steps_per_epoch / 1e12
     if xla_flops and runs == 1 and trainer.backend.__name__.endswith("jax_backend"):
         try:
-            data = {"x_labeled": trainer.backend.to_device(trainer._reshape(x[split.labeled])),
-                    "y_labeled": trainer.backend.to_device(
-                        np.asarray(y_train[split.labeled], "int32")),
-                    "x_unlabeled": trainer.backend.to_device(trainer._reshape(x))}
+            data = trainer.device_data(labeled, y_labeled, x)
             result["xla_flops_per_step"] = xla_step_flops(trainer, data, batch)
         except Exception as exc:  # a count, never a reason to lose the timing
             result["xla_flops_error"] = f"{type(exc).__name__}: {exc}"
@@ -247,26 +240,32 @@ class _Reached(Exception):
 
 
 def time_to_99(arrays, max_epochs, precision, jit_compile=None):
-    """Wall time from the trainer's creation to 99 % test accuracy, MLP, batch 100, 100 labels."""
-    from ssgan.data import scale_images, semi_supervised_split
-    from ssgan.training import SemiSupervisedGAN
+    """Wall time from the trainer's creation to 99 % test accuracy: the default architecture (the
+    paper's MLP pair), batch 100, 100 labels."""
+    import keras
 
+    from ssgan.config import TrainingConfig
+    from ssgan.data import semi_supervised_split
+    from ssgan.train import SemiSupervisedGAN
+
+    config = TrainingConfig(epochs=max_epochs, matmul_precision=precision, seed=0,
+                            jit_compile=jit_compile)
     x_train, y_train, x_test, y_test = arrays[:4]
-    x, x_te = scale_images(x_train, "flat"), scale_images(x_test, "flat")
+    x, x_te = _scaled(x_train, config.architecture), _scaled(x_test, config.architecture)
     split = semi_supervised_split(y_train, 100, seed=0, n_classes=10)
     start = time.perf_counter()
     marks = []
 
-    def stop_at_99(trainer, logs):
-        marks.append((logs["epoch"], time.perf_counter() - start, logs["test_error"]))
+    def stop_at_99(epoch, logs):
+        marks.append((epoch + 1, time.perf_counter() - start, logs["test_error"]))
         if logs["test_accuracy"] >= 0.99:
             raise _Reached
 
-    trainer = SemiSupervisedGAN((28, 28, 1), 10, _config(
-        epochs=max_epochs, matmul_precision=precision, seed=0, jit_compile=jit_compile))
+    trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
     try:
         trainer.fit(x[split.labeled], y_train[split.labeled], x, validation_data=(x_te, y_test),
-                    callbacks=[stop_at_99], verbose=0)
+                    callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=stop_at_99)],
+                    verbose=0)
         reached = False
     except _Reached:
         reached = True
@@ -276,18 +275,8 @@ def time_to_99(arrays, max_epochs, precision, jit_compile=None):
             "test_errors": [m[2] for m in marks]}
 
 
-def _write(document, out):
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(document, indent=1) + "\n")
-    os.replace(tmp, out)
-
-
-def run_here(args, out):
-    """Time every configuration on this process's backend; returns the results document, also
-    written to `out` after every configuration (an interrupted run keeps what it measured)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _environment(args):
+    """This process's backend label, device and TensorFlow XLA choice; prints them."""
     import keras
 
     from ssgan.backends import get_backend
@@ -298,12 +287,49 @@ def run_here(args, out):
         import tensorflow as tf
 
         jit_compile = bool(tf.config.list_physical_devices("GPU"))
-    label = "tensorflow-xla" if backend == "tensorflow" and jit_compile else backend
+    if backend != "tensorflow":
+        jit_compile = None
+    label = "tensorflow-xla" if jit_compile else backend
     device = get_backend().device_description()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load = _load_average()
     print(f"Backend: {label} — {device}"
           + (f"; load average {load:.1f} on {os.cpu_count()} CPUs" if load is not None else ""),
           flush=True)
+    return backend, label, device, jit_compile
+
+
+def _load_average():
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def _configurations(args, backend):
+    """(model, batch, steps per call, runs in step) to time, in order; prints the skipped."""
+    for model in args.models:
+        quick = QUICK[_layout(model)]
+        for batch in args.batch_sizes or (quick["batch_sizes"] if args.quick else [100, 500]):
+            steps = args.steps_per_call or (
+                quick["steps_per_call"] if args.quick else EPOCH_EXAMPLES // batch)
+            for runs in args.seeds_in_step:
+                if runs > 1 and backend != "jax":
+                    print(f"  {model} batch {batch}, {runs} seeds per step: skipped (vectorized "
+                          "seeds need the JAX backend)", flush=True)
+                    continue
+                yield model, batch, steps, runs
+
+
+def _layout(model):
+    from ssgan.models import get_architecture
+
+    return get_architecture(model).layout
+
+
+def run_here(args, out):
+    """Time every configuration on this process's backend; returns the results document, also
+    written to `out` after every configuration (an interrupted run keeps what it measured)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    backend, label, device, jit_compile = _environment(args)
     x_train, y_train, x_test, y_test, source = _load_mnist(args.data_dir)
     arrays = (x_train, y_train, x_test, y_test)
     calls = args.calls or (2 if args.quick else 5)
@@ -311,46 +337,39 @@ def run_here(args, out):
     document = {
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
         "quick": args.quick, "data": source, "python": platform.python_version(),
-        "keras": keras.__version__, "cpu_count": os.cpu_count(), "load_average": load,
+        "keras": keras.__version__, "cpu_count": os.cpu_count(), "load_average": _load_average(),
         "matmul_precision": args.matmul_precision, "results": results, "to_99": [],
     }
-    for model in args.models:
-        batch_sizes = args.batch_sizes or ([100] if args.quick and model == "conv" else [100, 500])
-        for batch in batch_sizes:
-            steps = args.steps_per_call or (
-                (2 if model == "mlp" else 1) if args.quick else EPOCH_EXAMPLES // batch)
-            for runs in args.seeds_in_step:
-                if runs > 1 and backend != "jax":
-                    print(f"  {model} batch {batch}, {runs} seeds per step: skipped (vectorized "
-                          "seeds need the JAX backend)", flush=True)
-                    continue
-                print(f"  {model} batch {batch}"
-                      + (f", {runs} seeds per step" if runs > 1 else "")
-                      + f": {calls} calls of {steps} steps after a warm-up...", flush=True)
-                result = time_config(model, batch, steps, calls, args.matmul_precision, arrays,
-                                     jit_compile if backend == "tensorflow" else None, runs,
-                                     args.xla_flops)
-                result.update(backend=label, device=device,
-                              jit_compile=jit_compile if backend == "tensorflow" else None,
-                              load_average=os.getloadavg()[0] if hasattr(os, "getloadavg")
-                              else None)
-                results.append(result)
-                _write(document, out)
-                print("    " + _row(result), flush=True)
+    for model, batch, steps, runs in _configurations(args, backend):
+        print(f"  {model} batch {batch}"
+              + (f", {runs} seeds per step" if runs > 1 else "")
+              + f": {calls} calls of {steps} steps after a warm-up...", flush=True)
+        result = time_config(model, batch, steps, calls, args.matmul_precision, arrays,
+                             jit_compile, runs, args.xla_flops)
+        result.update(backend=label, device=device, jit_compile=jit_compile,
+                      load_average=_load_average())
+        results.append(result)
+        write_json(out, document)
+        print("    " + _row(result), flush=True)
     if args.to_99:
-        print(f"  time to 99% test accuracy (mlp, batch 100, 100 labels, ≤ "
-              f"{args.to_99_max_epochs} epochs)...", flush=True)
-        t99 = time_to_99(arrays, args.to_99_max_epochs, args.matmul_precision,
-                         jit_compile if backend == "tensorflow" else None)
-        t99.update(backend=label, device=device)
-        document["to_99"].append(t99)
-        _write(document, out)
-        print("    " + (f"{t99['wall_seconds']:.0f}s ({t99['epochs']} epochs)" if t99["reached"]
-                        else f"not reached in {t99['epochs']} epochs"), flush=True)
+        document["to_99"].append(_time_to_99(args, arrays, jit_compile, label, device))
+        write_json(out, document)
     return document
 
 
-def run_backends(args, argv):
+def _time_to_99(args, arrays, jit_compile, label, device):
+    from ssgan.config import default
+
+    print(f"  time to 99% test accuracy ({default('architecture')}, batch 100, 100 labels, ≤ "
+          f"{args.to_99_max_epochs} epochs)...", flush=True)
+    t99 = time_to_99(arrays, args.to_99_max_epochs, args.matmul_precision, jit_compile)
+    t99.update(backend=label, device=device)
+    print("    " + (f"{t99['wall_seconds']:.0f}s ({t99['epochs']} epochs)" if t99["reached"]
+                    else f"not reached in {t99['epochs']} epochs"), flush=True)
+    return t99
+
+
+def run_backends(parser, args, argv):
     """Each backend in its own process (a process has one Keras backend); merged results."""
     merged = None
     forwarded = _strip_option(argv, "--backends")
@@ -358,7 +377,7 @@ def run_backends(args, argv):
     forwarded = _strip_option(forwarded, "--jit-compile")
     for name in args.backends:
         if name not in BACKENDS:
-            _fail(f"unknown backend {name!r}: expected one of {', '.join(BACKENDS)}")
+            parser.fail(f"unknown backend {name!r}: expected one of {', '.join(BACKENDS)}")
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "speed.json")
             env = {**os.environ, **BACKENDS[name][0]}
@@ -378,7 +397,7 @@ def run_backends(args, argv):
             merged["results"] += document["results"]
             merged["to_99"] += document["to_99"]
     if merged is None:
-        _fail("no backend produced results")
+        parser.fail("no backend produced results")
     return merged
 
 
@@ -427,19 +446,21 @@ def print_table(document):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
     from ssgan.backends import prefer_cublas_gemm
 
-    prefer_cublas_gemm()  # as the library's tools do (see ssgan.backends); XLA_FLAGS overrides
+    prefer_cublas_gemm()  # before JAX starts, as the library's tools do; XLA_FLAGS overrides
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if any(b <= 0 for b in args.batch_sizes or []) or (args.calls is not None and args.calls <= 0) \
             or (args.steps_per_call is not None and args.steps_per_call <= 0):
-        _fail("batch sizes, --calls and --steps-per-call must be positive")
-    unknown = [m for m in args.models if m not in ("mlp", "conv")]
+        parser.fail("batch sizes, --calls and --steps-per-call must be positive")
+    known = parser.get_default("models")
+    unknown = [m for m in args.models if m not in known]
     if unknown:
-        _fail(f"unknown models {unknown}: expected mlp, conv")
+        parser.fail(f"unknown models {unknown}: expected {', '.join(known)}")
     out = Path(args.out) if args.out else HERE / "results" / "speed.json"
-    document = run_backends(args, argv) if args.backends else run_here(args, out)
-    _write(document, out)
+    document = run_backends(parser, args, argv) if args.backends else run_here(args, out)
+    write_json(out, document)
     if not args.no_table:
         print_table(document)
         print(f"Results: {out}")

@@ -1,8 +1,8 @@
 """ssgan: semi-supervised classification with the Improved-GAN recipe on Keras 3.
 
-`SSGANClassifier` is the scikit-learn estimator; `ssgan.data`, `ssgan.layers`, `ssgan.losses`,
-`ssgan.models` and `ssgan.training` are the building blocks; `python -m ssgan.fit` trains from the
-command line.
+`SSGANClassifier` is the scikit-learn estimator; `ssgan.config` holds every setting and the
+recipes; `ssgan.data`, `ssgan.layers`, `ssgan.losses`, `ssgan.models`, `ssgan.objectives` and
+`ssgan.train` are the building blocks; `python -m ssgan.fit` trains from the command line.
 """
 
 __version__ = "0.1.0"

@@ -1,6 +1,6 @@
 """`SSGANClassifier`: the Improved-GAN semi-supervised classifier as a scikit-learn estimator.
 
-The estimator is a thin layer over `ssgan.training.SemiSupervisedGAN`: it validates the inputs
+The estimator is a thin layer over `ssgan.train.SemiSupervisedGAN`: it validates the inputs
 the scikit-learn way, splits `y` into labeled rows and the unlabeled marker -1, scales the features
 into the generator's [0, 1] range, trains, and answers `predict`, `predict_proba` and
 `decision_function` from the averaged discriminator. Keras models do not pickle, so a fitted
@@ -9,14 +9,18 @@ estimator pickles its models' weights and rebuilds them when unpickled.
 
 import math
 from numbers import Integral
-from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.base import ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils._param_validation import StrOptions
+
+from ssgan.estimator_parameters import CONFIG_PARAMETERS
+from ssgan.estimator_parameters import constraints
+from ssgan.estimator_parameters import default as _default
+from ssgan.estimator_parameters import parameter_docs
+from ssgan.estimator_parameters import rows_parameter
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from sklearn.utils.validation import validate_data
@@ -74,89 +78,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    generator : str, default="feature-matching"
-        The generator's objective: a name in ``ssgan.objectives.OBJECTIVES`` (looked up when
-        `fit` is called). "feature-matching" is the plain Improved-GAN generator.
-
-    generator_options : dict or None, default=None
-        Keyword arguments of the generator objective (see :mod:`ssgan.objectives`).
-
-    architecture : {"mlp", "conv"}, default="mlp"
-        "mlp": the paper's MNIST pair of fully connected networks, on flat feature vectors of any
-        length. "conv": a DCGAN-style convolutional pair; needs `image_shape`.
-
-    image_shape : tuple of int or None, default=None
-        Shape of one example as (height, width, channels), or (height, width) for one channel.
-        X stays flat, of shape (n_samples, height * width * channels), rows in the C order of
-        ``images.reshape(len(images), -1)``. Required by ``architecture="conv"``; with "mlp" it
-        is only checked against the number of features.
-
-    discriminator_hidden : tuple of int or None, default=None
-        Hidden widths (mlp) or filters per block (conv) of the discriminator. None keeps the
-        architecture's defaults: (1000, 500, 250, 250, 250) for mlp (the paper's), (64, 128)
-        for conv.
-
-    generator_hidden : tuple of int or None, default=None
-        Hidden widths (mlp) or the two filter counts (conv) of the generator. None keeps the
-        defaults: (500, 500) for mlp, (128, 64) for conv.
-
-    latent_dim : int, default=100
-        Width of the generator's uniform noise input z.
-
-    minibatch_discrimination : bool, default=False
-        Add minibatch discrimination (paper §3.2) to the discriminator. Its outputs then depend
-        on the other rows of a batch: predictions of a row can change (slightly) with the other
-        rows passed to `predict`.
-
-    vbn : bool, default=True
-        Virtual batch normalization in the generator (and the conv discriminator): it keeps the
-        generator from collapsing (see :mod:`ssgan.training`). False uses the paper's batch norm.
-
-    epochs : int, default=16
-        Training epochs, as ``python -m ssgan.fit`` (about ten minutes on MNIST on two CPU
-        cores). The paper trains 300 epochs of 600 steps on MNIST.
-
-    batch_size : int, default=100
-        Size of each of the labeled, unlabeled and generated batches of a step. The labeled rows
-        are tiled (reshuffled copies) to fill their batches.
-
-    steps_per_epoch : int or None, default=None
-        Training steps per epoch; None means one pass over X, ``max(n_samples // batch_size,
-        1)`` steps.
-
-    learning_rate : float, default=0.003
-        Adam learning rate of both networks.
-
-    lr_decay_start : int or None, default=None
-        Epoch from which the learning rate decays linearly to 0 at the last epoch; None starts
-        at half of `epochs`; a value of `epochs` or more keeps it constant.
-
-    unlabeled_weight : float, default=1.0
-        Weight of the real/fake (unsupervised) loss against the supervised cross-entropy.
-
-    label_smoothing : float, default=0.0
-        One-sided label smoothing of the discriminator's "real" target (paper §3.4), in [0, 1).
-
-    historical_averaging : float, default=0.0
-        Weight of the historical-averaging penalty of both networks (paper §3.3); 0 turns it off.
-
-    ema_rate : float or "auto", default="auto"
-        Per-step rate of the exponential moving average of the discriminator's weights; the
-        averaged (debiased) weights are the ones that predict. "auto" averages over about the
-        last tenth of training: ``min(1, max(1e-4, 10 / total_steps))``, which is 1e-4 (the
-        paper's rate) for paper-length runs and follows the current weights for runs of a few
-        steps.
-
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the noise layers, the generator's samples and the batch order, so
-        that two fits with the same int `random_state` on the same data give the same
-        predictions. An int in [0, 2**21) is used as the training seed itself (the same run as
-        ``TrainingConfig(seed=random_state)``); other values draw a seed. Fitting also sets
-        TensorFlow's global seed (Python's and NumPy's global states are restored).
-
-    verbose : int, default=0
-        0: silent; 1: a progress bar per epoch; 2: one line per epoch.
-
+{parameters}
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -182,9 +104,9 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         Shape of one example as the networks see it: `image_shape` (with a channel axis) for
         "conv", ``(n_features_in_,)`` for "mlp" unless `image_shape` was given.
 
-    config_ : ssgan.training.TrainingConfig
-        The full training configuration used, with the seed, steps per epoch and moving-average
-        rate resolved.
+    config_ : ssgan.config.TrainingConfig
+        The training configuration used, with every derived setting resolved (the seed, steps
+        per epoch, learning-rate schedule, the generator's Adam, the moving-average rate).
 
     discriminator_ : keras.Model
         The trained discriminator, holding the moving-average weights that predict. Its
@@ -240,24 +162,8 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "generator": [str],
-        "generator_options": [dict, None],
-        "architecture": [StrOptions({"mlp", "conv"})],
+        **{name: constraints(field) for name, field in CONFIG_PARAMETERS.items()},
         "image_shape": [tuple, list, None],
-        "discriminator_hidden": [tuple, list, None],
-        "generator_hidden": [tuple, list, None],
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "minibatch_discrimination": ["boolean"],
-        "vbn": ["boolean"],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "steps_per_epoch": [Interval(Integral, 1, None, closed="left"), None],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "lr_decay_start": [Interval(Integral, 0, None, closed="left"), None],
-        "unlabeled_weight": [Interval(Real, 0, None, closed="left")],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "historical_averaging": [Interval(Real, 0, None, closed="left")],
-        "ema_rate": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
         "random_state": ["random_state"],
         "verbose": [Interval(Integral, 0, 2, closed="both"), "boolean"],
     }
@@ -265,47 +171,34 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        generator="feature-matching",
-        generator_options=None,
-        architecture="mlp",
-        image_shape=None,
-        discriminator_hidden=None,
-        generator_hidden=None,
-        latent_dim=100,
-        minibatch_discrimination=False,
-        vbn=True,
-        epochs=16,
-        batch_size=100,
-        steps_per_epoch=None,
-        learning_rate=0.003,
-        lr_decay_start=None,
-        unlabeled_weight=1.0,
-        label_smoothing=0.0,
-        historical_averaging=0.0,
-        ema_rate="auto",
-        random_state=None,
-        verbose=0,
+        # the model
+        architecture=_default("architecture"), image_shape=None,
+        discriminator_hidden=_default("discriminator_hidden"),
+        generator_hidden=_default("generator_hidden"), latent_dim=_default("latent_dim"),
+        minibatch_discrimination=_default("minibatch_discrimination"), vbn=_default("vbn"),
+        init_examples=_default("init_examples"),
+        # the generator objective
+        generator=_default("generator"), generator_options=None,
+        # the optimizers
+        learning_rate=_default("learning_rate"), beta_1=_default("beta_1"),
+        beta_2=_default("beta_2"), adam_epsilon=_default("adam_epsilon"),
+        generator_learning_rate=_default("generator_learning_rate"),
+        generator_beta_1=_default("generator_beta_1"), generator_steps=_default("generator_steps"),
+        # the loss weights
+        unlabeled_weight=_default("unlabeled_weight"), label_smoothing=_default("label_smoothing"),
+        historical_averaging=_default("historical_averaging"),
+        # the schedule
+        epochs=_default("epochs"), batch_size=_default("batch_size"),
+        steps_per_epoch=_default("steps_per_epoch"), lr_decay_start=_default("lr_decay_start"),
+        ema_rate=_default("ema_rate"), ema_debias=_default("ema_debias"),
+        # the run
+        matmul_precision=_default("matmul_precision"), jit_compile=_default("jit_compile"),
+        steps_per_call=_default("steps_per_call"), random_state=None, verbose=0,
     ):
-        self.generator = generator
-        self.generator_options = generator_options
-        self.architecture = architecture
-        self.image_shape = image_shape
-        self.discriminator_hidden = discriminator_hidden
-        self.generator_hidden = generator_hidden
-        self.latent_dim = latent_dim
-        self.minibatch_discrimination = minibatch_discrimination
-        self.vbn = vbn
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.steps_per_epoch = steps_per_epoch
-        self.learning_rate = learning_rate
-        self.lr_decay_start = lr_decay_start
-        self.unlabeled_weight = unlabeled_weight
-        self.label_smoothing = label_smoothing
-        self.historical_averaging = historical_averaging
-        self.ema_rate = ema_rate
-        self.random_state = random_state
-        self.verbose = verbose
+        # scikit-learn's convention: __init__ stores its arguments, unchanged and unchecked.
+        for name, value in locals().items():
+            if name != "self":
+                setattr(self, name, value)
 
     # ------------------------------------------------------------------------------------ tags
 
@@ -336,15 +229,13 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------------------------- validation
 
-    def _check_generator(self):
-        from ssgan import objectives
+    def _check_names(self):
+        # Looked up now, not at import: users may register their own kinds after importing ssgan.
+        from ssgan.models import get_architecture
+        from ssgan.objectives import get_objective
 
-        known = objectives.OBJECTIVES  # looked up now: kinds may be registered after import
-        if self.generator not in known:
-            raise ValueError(
-                f"Unknown generator {self.generator!r}: expected one of "
-                f"{', '.join(sorted(known))} (ssgan.objectives.OBJECTIVES)."
-            )
+        get_architecture(self.architecture)
+        get_objective(self.generator)
 
     def _resolve_image_shape(self, n_features):
         if self.image_shape is None:
@@ -431,7 +322,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
-        self._check_generator()
+        self._check_names()
         vars(self).pop("_trainer", None)  # a failed refit leaves the estimator unfitted
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, reset=True)
         labeled, classes, y_encoded = self._check_labels(y)
@@ -441,37 +332,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         data_max = np.max(X, axis=0)
         x_scaled = self._scale(X, data_min, data_max)
 
-        n_samples = X.shape[0]
-        steps = self.steps_per_epoch or max(n_samples // self.batch_size, 1)
-
-        from ssgan.training import TrainingConfig
-
-        config = TrainingConfig(
-            architecture=self.architecture,
-            generator=self.generator,
-            minibatch_discrimination=bool(self.minibatch_discrimination),
-            vbn=bool(self.vbn),
-            latent_dim=int(self.latent_dim),
-            discriminator_hidden=(
-                None if self.discriminator_hidden is None
-                else tuple(int(h) for h in self.discriminator_hidden)
-            ),
-            generator_hidden=(
-                None if self.generator_hidden is None
-                else tuple(int(h) for h in self.generator_hidden)
-            ),
-            epochs=int(self.epochs),
-            batch_size=int(self.batch_size),
-            steps_per_epoch=int(steps),
-            learning_rate=float(self.learning_rate),
-            lr_decay_start=None if self.lr_decay_start is None else int(self.lr_decay_start),
-            unlabeled_weight=float(self.unlabeled_weight),
-            label_smoothing=float(self.label_smoothing),
-            historical_averaging=float(self.historical_averaging),
-            ema_rate=None if self.ema_rate == "auto" else float(self.ema_rate),
-            seed=self._training_seed(self.random_state),
-            generator_options=dict(self.generator_options or {}),
-        )
+        config = self._config(self._training_seed(self.random_state))
         trainer = self._build_trainer(image_shape, len(classes), config)
         trainer.fit(x_scaled[labeled], y_encoded, x_scaled, verbose=int(self.verbose))
 
@@ -479,23 +340,26 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         self.data_min_ = data_min
         self.data_max_ = data_max
         self.image_shape_ = image_shape
-        self.config_ = config
-        self.history_ = list(trainer.history)
+        self.config_ = trainer.resolved
+        self.history_ = list(trainer.log)
         self._set_trainer(trainer)
         return self
 
+    def _config(self, seed):
+        """The `TrainingConfig` of this estimator's parameters, with the training `seed`."""
+        from ssgan.config import TrainingConfig
+
+        values = {name: getattr(self, name) for name in CONFIG_PARAMETERS}
+        values["generator_options"] = dict(self.generator_options or {})
+        return TrainingConfig(**values, seed=seed)
+
     @staticmethod
     def _build_trainer(image_shape, n_classes, config):
-        from ssgan.training import SemiSupervisedGAN, global_random_state_preserved
+        from ssgan.train import SemiSupervisedGAN
+        from ssgan.util import global_random_state_preserved
 
         with global_random_state_preserved():
-            try:
-                return SemiSupervisedGAN(image_shape, n_classes, config)
-            except TypeError as exc:  # an option the generator objective does not take
-                raise ValueError(
-                    f"generator_options={config.generator_options!r} do not fit generator "
-                    f"{config.generator!r}: {exc}"
-                ) from exc
+            return SemiSupervisedGAN(image_shape, n_classes, config)
 
     def _set_trainer(self, trainer):
         self._trainer = trainer
@@ -518,13 +382,11 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         x_scaled = self._scale(X, self.data_min_, self.data_max_)
         return np.asarray(self._trainer.predict_logits(x_scaled), dtype=np.float64)
 
+    @rows_parameter
     def decision_function(self, X):
         """Class scores: the discriminator's logits of the real classes.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
+        {rows}
 
         Returns
         -------
@@ -538,13 +400,11 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
             return logits[:, 1] - logits[:, 0]
         return logits
 
+    @rows_parameter
     def predict_proba(self, X):
         """Class probabilities: softmax over the K real-class logits (the fake class left out).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to classify.
+        {rows}
 
         Returns
         -------
@@ -557,13 +417,11 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
+    @rows_parameter
     def predict(self, X):
         """Predicted class of each row: the label of the largest logit.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to classify.
+        {rows}
 
         Returns
         -------
@@ -619,6 +477,10 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
             trainer = self._build_trainer(self.image_shape_, len(self.classes_), self.config_)
             _assign_weights(trainer.discriminator, weights["discriminator"])
             _assign_weights(trainer.generator, weights["generator"])
-            trainer.history = list(self.history_)
+            trainer.log = list(self.history_)
             trainer.epoch = self.config_.epochs
             self._set_trainer(trainer)
+
+
+SSGANClassifier.__doc__ = SSGANClassifier.__doc__.replace(
+    "{parameters}\n", parameter_docs(SSGANClassifier))

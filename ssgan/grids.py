@@ -1,20 +1,16 @@
 """Sample grids: generated images tiled into one PNG that reads at a glance.
 
-`save_sample_grids(trainer, directory, seed)` writes the grids of a trainer's generator, chosen by
-its objective's name (`trainer.objective.name`):
-
-* every objective: `samples.png`, a random 10×10 grid;
-* "cgan": `cgan_classes.png`, row k requests class k (10 columns, one z per column);
-* "infogan": `infogan_c1.png`, `infogan_c2.png`, …: rows are the categorical code, columns sweep
-  one continuous code from −2 to 2, z and the other codes fixed.
-
-Row (and column) labels go into a white margin when given.
+`save_sample_grids(trainer, directory, seed)` writes a random 10×10 grid (`samples.png`) and the
+grids the trainer's objective defines (`ssgan.objectives.Objective.grids`: CGAN's row-per-class
+grid, InfoGAN's code sweeps). Row (and column) labels go into a white margin when given.
 """
 
 import math
 import os
 
 import numpy as np
+
+from ssgan.util import atomic_write
 
 ROW_LABEL_MARGIN = 24  # pixels left of the grid for row labels (wider if a label needs it)
 COLUMN_LABEL_MARGIN = 16  # pixels above the grid for column labels
@@ -108,71 +104,22 @@ def save_image_grid(images, path, rows=None, columns=None, **tile_options):
     from PIL import Image
 
     canvas = tile_images(images, rows=rows, columns=columns, **tile_options)
-    tmp = f"{path}.tmp.png"
-    Image.fromarray(canvas).save(tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as f:
+        Image.fromarray(canvas).save(f, format="PNG")
     return canvas
 
 
-def generate_from_inputs(generator, inputs, batch_size=1000):
-    """The Keras `generator`'s outputs (inference mode) for the NumPy `inputs` (one array or a list
-    of arrays, as the generator's inputs), in batches, as a NumPy array."""
-    import keras
-
-    arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-    n = len(arrays[0])
-    outputs = []
-    for start in range(0, n, batch_size):
-        batch = [np.asarray(a[start : start + batch_size], dtype="float32") for a in arrays]
-        out = generator(batch if len(batch) > 1 else batch[0], training=False)
-        outputs.append(keras.ops.convert_to_numpy(out))
-    return np.concatenate(outputs, axis=0)
-
-
-def _images(trainer, samples):
-    return np.asarray(samples).reshape((len(samples),) + tuple(trainer.image_shape))
-
-
-def _cgan_grids(objective, seed):
-    per_class = 10
-    inputs = objective.grid_inputs(per_class=per_class, seed=seed)
-    labels = [str(k) for k in range(objective.n_classes)]
-    return [("cgan_classes.png", inputs, objective.n_classes, per_class, labels, None)]
-
-
-def _infogan_grids(objective, seed):
-    values = np.linspace(-2.0, 2.0, 10)
-    rows = [str(k) for k in range(objective.n_categories)]
-    columns = [f"{v:+.1f}" for v in values]
-    return [
-        (f"infogan_c{j + 1}.png", objective.grid_inputs(j, values, seed=seed),
-         objective.n_categories, len(values), rows, columns)
-        for j in range(objective.n_continuous)
-    ]
-
-
-# Grids besides the random one, by objective name: builder(objective, seed) → a list of
-# (file name, generator inputs, rows, columns, row labels, column labels).
-OBJECTIVE_GRIDS = {"cgan": _cgan_grids, "infogan": _infogan_grids}
-
-
 def save_sample_grids(trainer, directory, seed=0):
-    """Write the sample grids of `trainer`'s generator to `directory`; return the paths written.
-
-    Every objective: a random 10×10 grid (`samples.png`). CGAN (`cgan_classes.png`): row k shows
-    class k. InfoGAN (`infogan_c1.png`, `infogan_c2.png`): rows are the categorical code, columns
-    sweep one continuous code from −2 to 2, z and the other codes fixed.
-    """
+    """Write the sample grids of `trainer`'s generator to `directory`; return the paths written:
+    a random 10×10 grid (`samples.png`) and the grids of its objective (`Objective.grids`)."""
     path = os.path.join(directory, "samples.png")
-    save_image_grid(_images(trainer, trainer.generate(100, seed=seed)), path, rows=10)
+    save_image_grid(trainer.generate(100, seed=seed).reshape((100,) + trainer.image_shape),
+                    path, rows=10)
     paths = [path]
-    objective = trainer.objective
-    for filename, inputs, rows, columns, row_labels, column_labels in OBJECTIVE_GRIDS.get(
-        objective.name, lambda objective, seed: []
-    )(objective, seed):
-        images = _images(trainer, generate_from_inputs(trainer.generator, inputs))
-        path = os.path.join(directory, filename)
-        save_image_grid(images, path, rows=rows, columns=columns, row_labels=row_labels,
-                        column_labels=column_labels)
+    for grid in trainer.objective.grids(seed):
+        path = os.path.join(directory, grid.filename)
+        save_image_grid(trainer.generate_from_inputs(grid.inputs), path, rows=grid.rows,
+                        columns=grid.columns, row_labels=grid.row_labels,
+                        column_labels=grid.column_labels)
         paths.append(path)
     return paths

@@ -20,15 +20,58 @@ def _norm_scale(kernel, scale, axes, epsilon):
     return scale / ops.sqrt(ops.sum(ops.square(kernel), axis=axes) + epsilon)
 
 
-class _WeightNormMixin:
-    """Shared data-dependent initialization of the weight-normalized layers.
+class _WeightNorm(keras.layers.Layer):
+    """What the weight-normalized layers share: a kernel v, one scale g per output (fixed or
+    trained), an optional bias b, y = act(g · (x ⊛ v) / ||v|| + b), and the data-dependent
+    initialization of the Improved-GAN code.
 
     Salimans & Kingma (2016), §2.2: run a batch through the freshly built layer, then choose the
     scale g and bias b so that each output unit's pre-activation has zero mean and standard deviation
     `init_scale` on that batch: g <- g * init_scale / std, b <- -mean * init_scale / std.
+    Subclasses give the kernel's shape (`_kernel_shape`), the normalized product
+    (`_pre_activation`) and the axes of an output unit's statistics (`_stat_axes`).
     """
 
     _stat_axes = (0,)
+    _default_kernel_stddev = 0.1
+
+    def __init__(self, activation=None, use_bias=True, train_scale=True, init_scale=1.0,
+                 epsilon=1e-6, kernel_initializer=None, bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.train_scale = train_scale
+        self.init_scale = float(init_scale)
+        self.epsilon = float(epsilon)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or keras.initializers.RandomNormal(stddev=self._default_kernel_stddev)
+        )
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        shape = self._kernel_shape(input_shape[-1])
+        self.kernel = self.add_weight(name="kernel", shape=shape,
+                                      initializer=self.kernel_initializer)
+        self.scale = self.add_weight(name="scale", shape=shape[-1:], initializer="ones",
+                                     trainable=self.train_scale)
+        if self.use_bias:
+            self.bias = self.add_weight(name="bias", shape=shape[-1:],
+                                        initializer=self.bias_initializer)
+        self.input_spec = keras.layers.InputSpec(ndim=self.input_spec.ndim,
+                                                 min_ndim=self.input_spec.min_ndim,
+                                                 axes={-1: input_shape[-1]})
+
+    def _normalized(self, outputs):
+        # Scaling the product rather than the kernel gives the same result with one multiply per
+        # output instead of one per weight.
+        axes = tuple(range(len(self.kernel.shape) - 1))
+        return outputs * _norm_scale(self.kernel, self.scale, axes, self.epsilon)
+
+    def call(self, inputs):
+        outputs = self._pre_activation(inputs)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
 
     def initialize_from_data(self, inputs):
         """Set scale and bias from the statistics of `inputs`; return the layer's output on them."""
@@ -43,8 +86,9 @@ class _WeightNormMixin:
         self.bias.assign(-mean * inv_std)
         return self.activation(centered * inv_std)
 
-    def _common_config(self):
+    def get_config(self):
         return {
+            **super().get_config(),
             "activation": keras.activations.serialize(self.activation),
             "use_bias": self.use_bias,
             "train_scale": self.train_scale,
@@ -56,7 +100,7 @@ class _WeightNormMixin:
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class WeightNormDense(_WeightNormMixin, keras.layers.Layer):
+class WeightNormDense(_WeightNorm):
     """Dense layer with weight normalization: y = act(g * (x·v) / ||v|| + b), one g per unit.
 
     Args:
@@ -71,67 +115,26 @@ class WeightNormDense(_WeightNormMixin, keras.layers.Layer):
         kernel_initializer, bias_initializer: initializers of v and b (g starts at 1).
     """
 
-    def __init__(
-        self,
-        units,
-        activation=None,
-        use_bias=True,
-        train_scale=True,
-        init_scale=1.0,
-        epsilon=1e-6,
-        kernel_initializer=None,
-        bias_initializer="zeros",
-        **kwargs,
-    ):
+    def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
-        self.activation = keras.activations.get(activation)
-        self.use_bias = use_bias
-        self.train_scale = train_scale
-        self.init_scale = float(init_scale)
-        self.epsilon = float(epsilon)
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or keras.initializers.RandomNormal(stddev=0.1)
-        )
-        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
 
-    def build(self, input_shape):
-        input_dim = input_shape[-1]
-        self.kernel = self.add_weight(
-            name="kernel", shape=(input_dim, self.units), initializer=self.kernel_initializer
-        )
-        self.scale = self.add_weight(
-            name="scale", shape=(self.units,), initializer="ones", trainable=self.train_scale
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias", shape=(self.units,), initializer=self.bias_initializer
-            )
-        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
+    def _kernel_shape(self, input_dim):
+        return (input_dim, self.units)
 
     def _pre_activation(self, inputs):
-        # Scaling the product rather than the kernel gives the same result with one multiply per
-        # output instead of one per weight.
-        return ops.matmul(inputs, self.kernel) * _norm_scale(
-            self.kernel, self.scale, 0, self.epsilon
-        )
-
-    def call(self, inputs):
-        outputs = self._pre_activation(inputs)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs)
+        return self._normalized(ops.matmul(inputs, self.kernel))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, **self._common_config()}
+        return {**super().get_config(), "units": self.units}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class WeightNormConv2D(_WeightNormMixin, keras.layers.Layer):
+class WeightNormConv2D(_WeightNorm):
     """2-D convolution (channels last) with weight normalization, one scale g per output filter.
 
     Args:
@@ -140,63 +143,23 @@ class WeightNormConv2D(_WeightNormMixin, keras.layers.Layer):
     """
 
     _stat_axes = (0, 1, 2)
+    _default_kernel_stddev = 0.05
 
-    def __init__(
-        self,
-        filters,
-        kernel_size,
-        strides=1,
-        padding="same",
-        activation=None,
-        use_bias=True,
-        train_scale=True,
-        init_scale=1.0,
-        epsilon=1e-6,
-        kernel_initializer=None,
-        bias_initializer="zeros",
-        **kwargs,
-    ):
+    def __init__(self, filters, kernel_size, strides=1, padding="same", **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.kernel_size = _pair(kernel_size)
         self.strides = _pair(strides)
         self.padding = padding
-        self.activation = keras.activations.get(activation)
-        self.use_bias = use_bias
-        self.train_scale = train_scale
-        self.init_scale = float(init_scale)
-        self.epsilon = float(epsilon)
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or keras.initializers.RandomNormal(stddev=0.05)
-        )
-        self.bias_initializer = keras.initializers.get(bias_initializer)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
-    def build(self, input_shape):
-        in_channels = input_shape[-1]
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=self.kernel_size + (in_channels, self.filters),
-            initializer=self.kernel_initializer,
-        )
-        self.scale = self.add_weight(
-            name="scale", shape=(self.filters,), initializer="ones", trainable=self.train_scale
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias", shape=(self.filters,), initializer=self.bias_initializer
-            )
-        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: in_channels})
+    def _kernel_shape(self, in_channels):
+        return self.kernel_size + (in_channels, self.filters)
 
     def _pre_activation(self, inputs):
-        outputs = ops.conv(inputs, self.kernel, strides=self.strides, padding=self.padding)
-        return outputs * _norm_scale(self.kernel, self.scale, (0, 1, 2), self.epsilon)
-
-    def call(self, inputs):
-        outputs = self._pre_activation(inputs)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs)
+        return self._normalized(
+            ops.conv(inputs, self.kernel, strides=self.strides, padding=self.padding)
+        )
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
@@ -212,7 +175,6 @@ class WeightNormConv2D(_WeightNormMixin, keras.layers.Layer):
             "kernel_size": self.kernel_size,
             "strides": self.strides,
             "padding": self.padding,
-            **self._common_config(),
         }
 
 
@@ -235,7 +197,7 @@ def initialize_weight_norm(model, inputs, training=True):
     their own initialization, so every pre-activation ends with zero mean and unit variance on
     `inputs`. With `training=True` the noise layers are on, as in the Improved-GAN code.
     """
-    normalized = [layer for layer in model.layers if isinstance(layer, _WeightNormMixin)]
+    normalized = [layer for layer in model.layers if isinstance(layer, _WeightNorm)]
     for layer in normalized:
         upstream = keras.Model(model.input, layer.input)
         layer.initialize_from_data(upstream(inputs, training=training))

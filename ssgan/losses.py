@@ -17,14 +17,26 @@ def log_sum_exp(logits):
     return ops.logsumexp(logits, axis=-1)
 
 
+def categorical_cross_entropy(logits, labels):
+    """mean_i [logsumexp(l_i) − l_i,y_i]: cross-entropy of softmax(logits) against integer
+    labels in [0, K)."""
+    labels = ops.cast(labels, "int32")
+    target_logit = ops.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+    return ops.mean(log_sum_exp(logits) - target_logit)
+
+
 def supervised_loss(logits, labels):
     """Cross-entropy over the K real classes: mean(log Z(x) − l_y(x)).
 
     `labels` are integer class indices in [0, K).
     """
-    labels = ops.cast(labels, "int32")
-    target_logit = ops.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
-    return ops.mean(log_sum_exp(logits) - target_logit)
+    return categorical_cross_entropy(logits, labels)
+
+
+def gaussian_negative_log_likelihood(means, values):
+    """mean_i Σ_j (c_ij − μ_ij)² / 2: the negative log-likelihood of `values` under N(μ, 1) per
+    dimension, up to the constant ½·log(2π) per dimension (dropped: it has no gradient)."""
+    return ops.mean(ops.sum(0.5 * ops.square(ops.cast(values, means.dtype) - means), axis=-1))
 
 
 def unsupervised_discriminator_loss(logits_real, logits_fake, real_target=1.0):
@@ -91,3 +103,9 @@ def classification_error(logits, labels):
     """Share of examples whose arg-max class differs from the label."""
     predicted = ops.argmax(logits, axis=-1)
     return ops.mean(ops.cast(ops.not_equal(predicted, ops.cast(labels, predicted.dtype)), "float32"))
+
+
+def classification_accuracy(logits, labels):
+    """Share of examples whose arg-max class is the label."""
+    predicted = ops.argmax(logits, axis=-1)
+    return ops.mean(ops.cast(ops.equal(predicted, ops.cast(labels, predicted.dtype)), "float32"))

@@ -5,29 +5,32 @@ The evaluation classifier is a small CNN trained once on the full labeled traini
 cached on disk by `load_evaluation_classifier` under `$XDG_CACHE_HOME/ssgan/eval_classifier/`
 (default `~/.cache/...`), keyed by the data set and `CLASSIFIER_VERSION`. It gives:
 
-* CGAN class consistency (`class_consistency`, `cgan_class_consistency`): the share of G(z, y)
-  that the classifier labels y;
-* InfoGAN code→class accuracy (`matching_accuracy`, `infogan_code_accuracy`): the categorical
-  code is only defined up to a permutation of the classes, so codes are matched one-to-one to
-  classes by the assignment that maximizes the agreement (`scipy.optimize.linear_sum_assignment`
-  on the code × class confusion matrix) and the accuracy is that of the matched labels;
+* the classes of generated images (`predict_classes`, `class_consistency`), from which the
+  objectives compute their own metrics (CGAN's class consistency, InfoGAN's code→class accuracy);
+* the best one-to-one matching of codes to classes (`matching_accuracy`: a categorical code is
+  only defined up to a permutation of the classes; `scipy.optimize.linear_sum_assignment` on the
+  code × class confusion matrix);
 * a Fréchet distance on the classifier's penultimate features (`frechet_distance`,
   `feature_statistics`, `mnist_fid`, `generator_fid`): the FID recipe of Heusel et al. (2017)
   with the MNIST classifier in place of Inception ("MNIST-FID"); its values are on the scale of
   these 128 features, not comparable with Inception FIDs.
 
-`evaluate_generator(trainer)` gathers the metrics that apply to a trainer's objective.
+`evaluate_generator(trainer)` gives the FID and the metrics of the trainer's objective.
 """
 
 import contextlib
 import json
-import os
 import time
 import warnings
 import weakref
 from pathlib import Path
 
 import numpy as np
+
+from ssgan.util import ArgumentParser
+from ssgan.util import atomic_path
+from ssgan.util import cache_dir
+from ssgan.util import write_json
 
 CLASSIFIER_VERSION = 1
 MIN_ACCURACY = 0.993
@@ -72,7 +75,7 @@ def _seeded(seed):
     global NumPy and Python states afterwards."""
     import keras
 
-    from ssgan.training import global_random_state_preserved
+    from ssgan.util import global_random_state_preserved
 
     with global_random_state_preserved():
         keras.utils.set_random_seed(seed)
@@ -152,8 +155,7 @@ def check_classifier_accuracy(accuracy, min_accuracy=MIN_ACCURACY):
 
 def default_cache_dir():
     """`$XDG_CACHE_HOME/ssgan/eval_classifier` (default `~/.cache/ssgan/eval_classifier`)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "ssgan" / "eval_classifier"
+    return cache_dir("eval_classifier")
 
 
 def classifier_paths(dataset="mnist", cache_dir=None):
@@ -207,16 +209,11 @@ def load_evaluation_classifier(dataset="mnist", cache_dir=None, train_if_missing
     if verbose:
         print(f"Evaluation classifier: {100 * info['test_accuracy']:.2f}% test accuracy after "
               f"{info['train_seconds']:.0f}s of training.", flush=True)
-    model_path.parent.mkdir(parents=True, exist_ok=True)
     info.update(dataset=dataset, version=CLASSIFIER_VERSION, keras=keras.__version__,
                 backend=keras.backend.backend())
-    tmp_model = model_path.with_name(f".{model_path.stem}.{os.getpid()}.tmp.keras")
-    tmp_meta = meta_path.with_name(f".{meta_path.name}.{os.getpid()}.tmp")
-    model.save(tmp_model)
-    with open(tmp_meta, "w") as f:
-        json.dump(info, f, indent=1)
-    os.replace(tmp_model, model_path)
-    os.replace(tmp_meta, meta_path)  # last: the metadata marks the cache entry complete
+    with atomic_path(model_path) as tmp:
+        model.save(tmp)
+    write_json(meta_path, info)  # last: the metadata marks the cache entry complete
     return model
 
 
@@ -363,59 +360,26 @@ def mnist_fid(images, classifier, reference=None, dataset="mnist", data_dir=None
 # ------------------------------------------------------------------------ generator metrics
 
 
-def _generate(trainer, inputs):
-    from ssgan.grids import generate_from_inputs
-
-    return generate_from_inputs(trainer.generator, inputs)
-
-
-def cgan_class_consistency(trainer, classifier, per_class=1000, seed=0):
-    """Share of the CGAN's samples G(z, y) classified as y, `per_class` samples of each class."""
-    objective = trainer.objective
-    labels = np.repeat(np.arange(objective.n_classes), per_class)
-    images = _generate(trainer, objective.inputs_for(labels, seed=seed))
-    return class_consistency(classifier, images, labels)
-
-
-def infogan_code_accuracy(trainer, classifier, per_code=1000, seed=0):
-    """InfoGAN categorical code → class accuracy of `per_code` samples per code value.
-
-    Returns {"code_accuracy": best one-to-one matching accuracy, "code_mapping": {code: class},
-    "code_identity_accuracy": accuracy of code k ↦ class k (what `tie_codes_to_labels` aims
-    for)}.
-    """
-    objective = trainer.objective
-    codes = np.repeat(np.arange(objective.n_categories), per_code)
-    images = _generate(trainer, objective.inputs_for(codes, seed=seed))
-    predicted = predict_classes(classifier, images)
-    accuracy, mapping = matching_accuracy(codes, predicted, objective.n_categories,
-                                          trainer.n_classes)
-    identity = float(np.mean(predicted == codes)) if objective.n_categories == trainer.n_classes \
-        else float("nan")
-    return {"code_accuracy": accuracy, "code_mapping": mapping,
-            "code_identity_accuracy": identity}
-
-
-def generator_fid(trainer, classifier, n=10000, seed=0, dataset="mnist", data_dir=None):
-    """MNIST-FID of `n` random samples of the trainer's generator against the test set."""
+def generator_fid(trainer, classifier, n=10000, seed=0, dataset="mnist", data_dir=None,
+                  reference=None):
+    """MNIST-FID of `n` random samples of the trainer's generator against the test set (or
+    `reference` = (mean, covariance) of other features)."""
     images = trainer.generate(n, seed=seed)  # through the objective's own sampling of its codes
-    return mnist_fid(images, classifier, dataset=dataset, data_dir=data_dir)
+    return mnist_fid(images, classifier, reference, dataset, data_dir)
 
 
 def evaluate_generator(trainer, classifier=None, n=10000, seed=0, dataset="mnist",
-                       data_dir=None):
-    """The metrics that apply to `trainer`'s objective: `fid` for every generator,
-    `class_consistency` for CGAN, `code_accuracy` (and mapping, identity accuracy) for InfoGAN.
-    `classifier` defaults to `load_evaluation_classifier(dataset)`."""
+                       data_dir=None, reference=None):
+    """`fid` of `trainer`'s generator, and the quality metrics of its objective
+    (`Objective.quality_metrics`: CGAN's class consistency, InfoGAN's code→class accuracy).
+    `classifier` defaults to `load_evaluation_classifier(dataset)`; `reference` as in
+    `generator_fid`."""
     if classifier is None:
         classifier = load_evaluation_classifier(dataset, data_dir=data_dir)
-    results = {"fid": generator_fid(trainer, classifier, n, seed, dataset, data_dir)}
-    name = trainer.objective.name
-    per_class = max(n // trainer.n_classes, 1)
-    if name == "cgan":
-        results["class_consistency"] = cgan_class_consistency(trainer, classifier, per_class, seed)
-    elif name == "infogan":
-        results.update(infogan_code_accuracy(trainer, classifier, per_class, seed))
+    results = {"fid": generator_fid(trainer, classifier, n, seed, dataset, data_dir, reference)}
+    results.update(trainer.objective.quality_metrics(
+        trainer.generate_from_inputs, lambda images: predict_classes(classifier, images), n, seed
+    ))
     return results
 
 
@@ -423,10 +387,8 @@ def main(argv=None):
     """`python -m ssgan.metrics [--dataset mnist] [--cache-dir DIR] [--epochs N]`: train (or load)
     the evaluation classifier, check it against `MIN_ACCURACY` and print its accuracy and
     training time. Exit code 1 if it misses the bar."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m ssgan.metrics",
-                                     description="Train and cache the evaluation classifier.")
+    parser = ArgumentParser(prog="python -m ssgan.metrics", tool="ssgan.metrics",
+                            description="Train and cache the evaluation classifier.")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--data-dir", default=None)

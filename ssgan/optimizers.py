@@ -2,11 +2,21 @@
 
 Keras optimizers update variables in place, and their `stateless_apply` is not available on the
 TensorFlow backend; the training step needs one pure update that both backends compile, so Adam is
-written here with `keras.ops`: `init(params) -> slots`, `apply(slots, grads, params) ->
+written here with `keras.ops`: `init(params) -> AdamState`, `apply(slots, grads, params) ->
 (params, slots)`.
 """
 
+from typing import NamedTuple
+
 from keras import ops
+
+
+class AdamState(NamedTuple):
+    """Adam's slots: first and second moment estimates (one per parameter) and the step count."""
+
+    m: list
+    v: list
+    step: object
 
 
 class Adam:
@@ -53,25 +63,25 @@ class Adam:
 
     def init(self, params):
         """Optimizer slots for `params`: first and second moments (zeros) and the step count."""
-        return {
-            "m": [ops.zeros_like(p) for p in params],
-            "v": [ops.zeros_like(p) for p in params],
-            "step": ops.zeros((), "int32"),
-        }
+        return AdamState(
+            m=[ops.zeros_like(p) for p in params],
+            v=[ops.zeros_like(p) for p in params],
+            step=ops.zeros((), "int32"),
+        )
 
     def apply(self, slots, grads, params):
         """One update of `params` by `grads`; returns (new params, new slots)."""
-        step = slots["step"] + 1
+        step = slots.step + 1
         t = ops.cast(step, "float32")
         lr = self.learning_rate_at(step)
         m_correction = 1.0 - ops.power(self.beta_1, t)
         v_correction = 1.0 - ops.power(self.beta_2, t)
         new_params, new_m, new_v = [], [], []
-        for p, g, m, v in zip(params, grads, slots["m"], slots["v"]):
+        for p, g, m, v in zip(params, grads, slots.m, slots.v):
             m = self.beta_1 * m + (1.0 - self.beta_1) * g
             v = self.beta_2 * v + (1.0 - self.beta_2) * ops.square(g)
             update = (m / m_correction) / ops.sqrt(v / v_correction + self.epsilon)
             new_params.append(p - lr * update)
             new_m.append(m)
             new_v.append(v)
-        return new_params, {"m": new_m, "v": new_v, "step": step}
+        return new_params, AdamState(new_m, new_v, step)

@@ -1,7 +1,9 @@
 """The benchmark harness: `benchmarks/run_all.py --quick` end to end (results.json, REPORT.md,
-PNGs, --resume) and `benchmarks/speed.py --quick`, plus the pure helpers."""
+PNGs, --resume) and `benchmarks/speed.py --quick`, plus the pure helpers of the `benchmarks`
+package."""
 
-import importlib.util
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -9,8 +11,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from benchmarks import cli
+from benchmarks import plan
+from benchmarks import records
+from benchmarks import report
+from benchmarks import runner
+from benchmarks import schedule
+from benchmarks import speed
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -26,42 +37,75 @@ QUICK_RUNS = {  # --quick: one seed, every label count, the ablation and every g
 }
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-run_all = _load("run_all")
-speed = _load("speed")
-
-
-def _run(script, *args):
+def _run(script, *args, cwd=ROOT):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     start = time.perf_counter()
     result = subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
-                            capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
+                            capture_output=True, text=True, timeout=900, env=env, cwd=cwd)
     return result, time.perf_counter() - start
 
 
-@pytest.fixture(scope="module")
-def quick_suite(tmp_path_factory):
+def _parse(*argv):
+    """The settings and plan of `run_all.py argv`."""
+    args = cli.build_parser().parse_args(list(argv))
+    settings = plan.settings_from_args(args)
+    return args, settings, plan.build_plan(args, settings, plan.seeds_from(args.seeds, args.quick))
+
+
+@contextlib.contextmanager
+def _locked(path):
+    """An exclusive lock on `path` (created) for the block."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _shared_tmp(tmp_path_factory):
+    """A folder that every pytest-xdist worker of this session sees (this session's own one
+    without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _quick_suite_commands(tmp):
     """One --quick suite (a smoke classifier for the generator metrics: nothing to download or
-    train for minutes), then the same command with --resume."""
-    tmp = tmp_path_factory.mktemp("suite")
+    train for minutes), then the same command with --resume. The first runs from another
+    working directory: the entry point finds its package from anywhere."""
     out = tmp / "out"
     args = ["--quick", "--out", str(out), "--classifier", "smoke",
             "--compile-cache", str(tmp / "jax_cache")]
-    first, first_seconds = _run("run_all.py", *args)
+    first, first_seconds = _run("run_all.py", *args, cwd=tmp)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     second, second_seconds = _run("run_all.py", *args, "--resume")
     # A narrower plan on the same results: nothing to train, and the report still covers every
     # recorded run (how a suite built by several invocations gets one report).
     third, _ = _run("run_all.py", *args, "--resume", "--labels", "20", "--no-ablation",
                     "--generators", "")
-    return {"out": out, "first": first, "second": second, "third": third,
-            "first_seconds": first_seconds, "second_seconds": second_seconds}
+    outputs = {name: {"returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}
+               for name, r in (("first", first), ("second", second), ("third", third))}
+    return {"out": str(out), **outputs, "first_seconds": first_seconds,
+            "second_seconds": second_seconds}
+
+
+@pytest.fixture(scope="module")
+def quick_suite(tmp_path_factory):
+    """The quick suite's folder and its three invocations, trained once per test session: the
+    first pytest-xdist worker to need it trains it, the others wait and read it."""
+    shared = _shared_tmp(tmp_path_factory)
+    done = shared / "benchmarks_quick_suite.json"
+    with _locked(shared / "benchmarks_quick_suite.lock"):
+        if not done.exists():
+            tmp = shared / "benchmarks_quick_suite"
+            tmp.mkdir(exist_ok=True)
+            done.write_text(json.dumps(_quick_suite_commands(tmp)))
+        suite = json.loads(done.read_text())
+    for name in ("first", "second", "third"):
+        suite[name] = SimpleNamespace(**suite[name])
+    suite["out"] = Path(suite["out"])
+    return suite
 
 
 def test_results_json_has_one_complete_record_per_run(quick_suite):
@@ -96,22 +140,22 @@ def test_results_json_has_one_complete_record_per_run(quick_suite):
 
 
 def test_report_has_the_tables_beside_the_paper(quick_suite):
-    report = (quick_suite["out"] / "REPORT.md").read_text()
-    assert "smoke run" in report
-    assert "| labels | seeds | test error (%) |" in report and "paper (%)" in report
-    for labels, (mean, std) in run_all.PAPER_MNIST.items():
-        assert f"| {labels} | 1 |" in report and f"{mean} ± {std}" in report
-    assert "## Ablation at 100 labels" in report and "MNIST-FID" in report
-    assert "minibatch discrimination + VBN" in report
-    assert "Feature matching is better for classification" in report
-    assert "## Generators at 100 labels" in report
+    text = (quick_suite["out"] / "REPORT.md").read_text()
+    assert "smoke run" in text
+    assert "| labels | seeds | test error (%) |" in text and "paper (%)" in text
+    for labels, (mean, std) in report.PAPER_MNIST.items():
+        assert f"| {labels} | 1 |" in text and f"{mean} ± {std}" in text
+    assert "## Ablation at 100 labels" in text and "MNIST-FID" in text
+    assert "minibatch discrimination + VBN" in text
+    assert "Feature matching is better for classification" in text
+    assert "## Generators at 100 labels" in text
     for label in ("CGAN", "InfoGAN (free codes)", "InfoGAN (codes tied to labels)",
                   "CGAN class consistency", "InfoGAN code→class acc."):
-        assert label in report
-    assert "## Samples" in report and "## Learning curves" in report
-    assert "| seeds per step | s/epoch | s per run-epoch |" in report
+        assert label in text
+    assert "## Samples" in text and "## Learning curves" in text
+    assert "| seeds per step | s/epoch | s per run-epoch |" in text
     # Every picture the report shows exists.
-    pictures = re.findall(r'src="([^"]+)"|\]\(([^)]+\.png)\)', report)
+    pictures = re.findall(r'src="([^"]+)"|\]\(([^)]+\.png)\)', text)
     pictures = [a or b for a, b in pictures]
     assert len(pictures) >= 2 * len(QUICK_RUNS)  # a random grid and a curve per configuration
     for picture in pictures:
@@ -158,48 +202,91 @@ def test_report_covers_runs_recorded_by_earlier_invocations(quick_suite):
     third = quick_suite["third"]
     assert third.returncode == 0, third.stderr[-3000:]
     assert "(1 already done, 0 to train)" in third.stdout
-    report = (quick_suite["out"] / "REPORT.md").read_text()
+    text = (quick_suite["out"] / "REPORT.md").read_text()
     for label in ("CGAN", "InfoGAN (codes tied to labels)", "minibatch discrimination + VBN"):
-        assert label in report
-    assert f"of {len(QUICK_RUNS)} planned" in report
+        assert label in text
+    assert f"of {len(QUICK_RUNS)} planned" in text
 
 
 def test_existing_suite_needs_resume(quick_suite, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        run_all.main(["--quick", "--out", str(quick_suite["out"])])
+        cli.main(["--quick", "--out", str(quick_suite["out"])])
     assert exit_info.value.code == 2
     assert "--resume" in capsys.readouterr().err
 
 
-def test_bad_generator_is_one_error_line(tmp_path, capsys):
+@pytest.mark.parametrize("argv", [["--generators", "bogus"], ["--seeds", "x"],
+                                  ["--set", "bogus=1"], ["--epochs", "0"]])
+def test_bad_flags_are_one_error_line(argv, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        run_all.main(["--quick", "--generators", "bogus", "--out", str(tmp_path)])
+        cli.main(["--quick", *argv, "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "bogus" in err
+    assert len(err.splitlines()) == 1 and err.startswith("run_all: error: ")
+    assert argv[1].partition("=")[0] in err or argv[0] in err
 
 
 def test_plan_shares_runs_between_sections():
-    args = run_all.build_parser().parse_args(["--seeds", "2"])
-    settings = run_all.settings_from_args(args)
-    plan = run_all.build_plan(args, settings, run_all._seeds(args.seeds, False))
-    ids = [spec.run_id for spec in plan]
+    _, _, runs = _parse("--seeds", "2")
+    ids = [spec.run_id for spec in runs]
     assert len(ids) == len(set(ids)) == 2 * (4 + 3 + 3)
     assert ids[0] == "fm-l20-s0"
-    shared = next(spec for spec in plan if spec.run_id == "fm-l100-s1")
+    shared = next(spec for spec in runs if spec.run_id == "fm-l100-s1")
     assert shared.sections == ["labels", "ablation", "generators"]
     # A changed setting is a different run (not skipped by --resume); the seed list is not.
-    other = run_all.settings_from_args(run_all.build_parser().parse_args(["--epochs", "7"]))
-    assert run_all.RunSpec("fm", 100, 0, [], "mnist", other).key != shared.key
-    assert run_all._seeds("3", False) == [0, 1, 2] and run_all._seeds("4,7", False) == [4, 7]
+    _, other, _ = _parse("--epochs", "7")
+    assert plan.RunSpec("fm", 100, 1, [], "mnist", other).key != shared.key
+    assert plan.seeds_from("3", False) == [0, 1, 2] and plan.seeds_from("4,7", False) == [4, 7]
+    with pytest.raises(ValueError, match="positive"):
+        plan.seeds_from("0", False)
+
+
+def test_run_keys_are_those_of_the_committed_results():
+    """A run's key (what --resume matches) is a hash of its identity: it must not change, or
+    committed suites would train again. mnist-cpu was built by several invocations of one set
+    of settings; every recorded key must come out of the current code."""
+    document = json.loads((BENCHMARKS / "results" / "mnist-cpu" / "results.json").read_text())
+    settings = document["suite"]["settings"]
+    for record in document["runs"]:
+        spec = plan.RunSpec(record["variant"], record["labels"], record["seed"], [],
+                            record["dataset"], settings)
+        assert spec.key == record["key"], record["id"]
+
+
+def test_generator_variants_come_from_the_objectives_registry():
+    from ssgan.objectives import OBJECTIVES
+
+    names = plan.generators()
+    assert list(names) == ["feature-matching", "cgan", "infogan", "infogan-tied"]
+    assert names["feature-matching"] == plan.RECOMMENDED  # the label table's configuration
+    table = plan.variants()
+    assert table["cgan"] == {"label": OBJECTIVES["cgan"].label, "generator": "cgan",
+                             **OBJECTIVES["cgan"].harness_settings}
+    assert table["infogan-tied"]["generator_options"] == {"tie_codes_to_labels": True}
+    assert table["infogan-tied"]["label"] == "InfoGAN (codes tied to labels)"
+    assert set(plan.ABLATION) <= set(table)
+    columns, notes = report.generator_metrics(["fm", "cgan", "infogan", "infogan-tied"])
+    assert list(columns.values()) == ["CGAN class consistency (%)",
+                                      "InfoGAN code→class acc. (%)", "code k ↦ class k (%)"]
+    assert len(notes) == 2
+
+
+def test_quick_widths_come_from_the_architecture():
+    from ssgan.models import ARCHITECTURES
+
+    for name, architecture in ARCHITECTURES.items():
+        _, settings, _ = _parse("--quick", "--architecture", name)
+        d_hidden, g_hidden = architecture.smoke_hidden
+        assert settings["discriminator_hidden"] == list(d_hidden)
+        assert settings["generator_hidden"] == list(g_hidden)
 
 
 def test_verdicts_and_eta():
-    assert run_all._compare(0.02, 0.01, 3) == "reproduced"
-    assert run_all._compare(-0.02, 0.01, 3) == "refuted"
-    assert run_all._compare(0.005, 0.01, 3).startswith("inconclusive")
-    assert run_all._compare(0.5, 0.0, 1).startswith("inconclusive")
-    timing = run_all.Timing()
+    assert report.compare(0.02, 0.01, 3) == "reproduced"
+    assert report.compare(-0.02, 0.01, 3) == "refuted"
+    assert report.compare(0.005, 0.01, 3).startswith("inconclusive")
+    assert report.compare(0.5, 0.0, 1).startswith("inconclusive")
+    timing = schedule.Timing()
     assert timing.estimate([("a", 10, 1)]) is None
     timing.add("a", wall=25.0, epochs=10, epoch_wall=20.0)  # 2 s/epoch, 5 s of overhead
     assert timing.estimate([("a", 10, 1), ("b", 10, 1)]) == pytest.approx(50.0)
@@ -210,7 +297,7 @@ def test_verdicts_and_eta():
 
 
 def test_eta_scales_with_the_runs_side_by_side():
-    timing = run_all.Timing()
+    timing = schedule.Timing()
     # Five runs of "fm" side by side: 100 s an epoch, 25 s of overhead (5 s per run).
     timing.add("fm", wall=1025.0, epochs=10, epoch_wall=1000.0, runs=5)
     assert timing.estimate([("fm", 10, 5)]) == pytest.approx(5 * 5 + 1000)  # measured size
@@ -230,6 +317,8 @@ def test_mlp_flops_match_the_arithmetic_in_speed_md():
     assert flops["step"] * 600 / 1e12 == pytest.approx(2.256, abs=1e-3)  # TFLOP per epoch
     # Per example the count does not depend on the batch size.
     assert speed.mlp_step_flops(batch=500)["step"] == 5 * flops["step"]
+    assert speed.counted_step_flops("mlp", 100) == flops["step"]
+    assert speed.counted_step_flops("conv", 100) is None
 
 
 def test_speed_quick_writes_its_json(tmp_path):
@@ -250,17 +339,15 @@ def test_speed_quick_writes_its_json(tmp_path):
 
 
 def test_units_group_runs_of_a_configuration_on_jax_only():
-    args = run_all.build_parser().parse_args(["--seeds", "3", "--labels", "20,100",
-                                              "--no-ablation", "--generators", "cgan"])
-    settings = run_all.settings_from_args(args)
-    plan = run_all.build_plan(args, settings, [0, 1, 2])
-    assert [len(u) for u in run_all._units(plan, 1, "jax")] == [1] * 9
-    assert [len(u) for u in run_all._units(plan, 0, "tensorflow")] == [1] * 9
-    units = run_all._units(plan, 0, "jax")  # every label count and seed of a configuration
+    _, _, runs = _parse("--seeds", "3", "--labels", "20,100", "--no-ablation",
+                        "--generators", "cgan")
+    assert [len(u) for u in schedule.units(runs, 1, "jax")] == [1] * 9
+    assert [len(u) for u in schedule.units(runs, 0, "tensorflow")] == [1] * 9
+    units = schedule.units(runs, 0, "jax")  # every label count and seed of a configuration
     assert [len(u) for u in units] == [6, 3]
     assert {spec.variant for spec in units[0]} == {"fm"}
-    assert [len(u) for u in run_all._units(plan, 4, "jax")] == [4, 2, 3]
-    assert run_all._group_label(units[0]) == "fm labels 20,100 × seeds 0-2 (6 runs)"
+    assert [len(u) for u in schedule.units(runs, 4, "jax")] == [4, 2, 3]
+    assert schedule.group_label(units[0]) == "fm labels 20,100 × seeds 0-2 (6 runs)"
 
 
 def test_report_only_rewrites_the_report_and_shows_interrupted_runs(quick_suite, tmp_path):
@@ -274,89 +361,83 @@ def test_report_only_rewrites_the_report_and_shows_interrupted_runs(quick_suite,
     (out / "results.json").write_text(json.dumps(document))
     result, _ = _run("run_all.py", "--report-only", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
-    report = (out / "REPORT.md").read_text()
-    assert "| 50 | 1 (interrupted after epoch 1) |" in report
-    assert "| 100 | 1 |" in report
-    assert "9 ok and 1 interrupted of 10 planned" in report
-    assert "| fm-l50-s0 | interrupted |" in report
+    text = (out / "REPORT.md").read_text()
+    assert "| 50 | 1 (interrupted after epoch 1) |" in text
+    assert "| 100 | 1 |" in text
+    assert "9 ok and 1 interrupted of 10 planned" in text
+    assert "| fm-l50-s0 | interrupted |" in text
     assert (out / "curves" / "fm-l50.png").exists()
 
 
 def test_every_variant_trains_with_the_full_recipes_optimizer():
-    settings = run_all.settings_from_args(run_all.build_parser().parse_args(["--epochs", "40"]))
-    fields = run_all.RunSpec("fm", 100, 0, [], "mnist", settings).config_fields
+    _, settings, _ = _parse("--epochs", "40")
+    fields = plan.RunSpec("fm", 100, 0, [], "mnist", settings).config_fields
     assert (fields["vbn"], fields["lr_decay_start"], fields["generator_learning_rate"],
             fields["generator_beta_1"], fields["beta_2"]) == (False, 40, 0.001, 0.0, 0.9999)
-    assert run_all.RunSpec("fm-vbn", 100, 0, [], "mnist", settings).config_fields["vbn"] is True
+    assert plan.RunSpec("fm-vbn", 100, 0, [], "mnist", settings).config_fields["vbn"] is True
     # --set wins over the recipe (it is applied last, in training_config).
-    args = run_all.build_parser().parse_args(["--set", "generator_learning_rate=0.003"])
-    spec = run_all.RunSpec("fm", 100, 0, [], "mnist", run_all.settings_from_args(args))
-    assert run_all.training_config(spec).generator_learning_rate == 0.003
+    _, settings, _ = _parse("--set", "generator_learning_rate=0.003")
+    spec = plan.RunSpec("fm", 100, 0, [], "mnist", settings)
+    assert plan.training_config(spec).generator_learning_rate == 0.003
 
 
 def test_a_stop_during_the_generator_metrics_keeps_the_trained_run(tmp_path):
     """SIGTERM while measuring FID: the run stays ok with its curve, the unit's other runs skip
     their metrics, and the suite is told to stop."""
-    from types import SimpleNamespace
-
-    settings = run_all.settings_from_args(run_all.build_parser().parse_args(["--quick"]))
-    ctx = {"backend": "jax", "device": "test", "verbose": 0}
+    _, settings, _ = _parse("--quick")
+    context = runner.Context("jax", "test", verbose=0)
     calls = []
 
     def evaluator(trainer, n, seed):
         calls.append(seed)
         raise KeyboardInterrupt("signal 15")
 
-    records = []
+    finished = []
     for seed in (0, 1):
-        run = object.__new__(run_all._Run)
-        spec = run_all.RunSpec("fm", 100, seed, ["labels"], "mnist", settings)
-        run.spec, run.out, run.ctx = spec, tmp_path, ctx
-        run.run_dir = tmp_path / "runs" / spec.run_id
-        run.run_dir.mkdir(parents=True)
-        run.record = run_all._base_record(spec, ctx)
-        run.start, run.epoch_walls, run.resumed_from, run.ckpt = time.perf_counter(), [1.0, 2.0], 0, None
-        run.trainer = SimpleNamespace(
-            epoch=2, history=[{"test_error": 0.5, "seconds": 1.0}, {"test_error": 0.25,
-                                                                   "seconds": 1.0}])
-        run._grids_and_metrics = lambda evaluator, run=run: evaluator(run.trainer, 10, run.spec.seed)
-        records.append(run.finish(evaluator))
+        spec = plan.RunSpec("fm", 100, seed, ["labels"], "mnist", settings)
+        trainer = SimpleNamespace(epoch=2, log=[{"test_error": 0.5, "seconds": 1.0},
+                                                {"test_error": 0.25, "seconds": 1.0}])
+        run = runner.Run(spec, tmp_path, context)
+        run.trainer = trainer
+        run.epoch_walls = [1.0, 2.0]
+        run.grids_and_metrics = lambda evaluator, run=run: evaluator(run.trainer, 10, seed)
+        finished.append(run.finish(evaluator))
     assert calls == [0]  # the second run did not start its metrics
-    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert [r["status"] for r in finished] == ["ok", "ok"]
     assert all(r["final_test_error"] == 0.25 and "interrupted" in r["metrics_error"]
-               for r in records)
-    assert ctx["interrupted"] is True
+               for r in finished)
+    assert context.interrupted is True
     saved = json.loads((tmp_path / "runs" / "fm-l100-s1" / "result.json").read_text())
     assert saved["status"] == "ok" and saved["test_errors"] == [0.5, 0.25]
 
 
 def test_time_limit_decides_from_the_measured_eta():
-    timing = run_all.Timing()
+    timing = schedule.Timing()
     unit = (("fm", 100), 10, 1)
-    assert run_all._unit_fits(timing, unit, 1e9, 1.0)  # nothing measured yet: start it
+    assert schedule.unit_fits(timing, unit, 1e9, 1.0)  # nothing measured yet: start it
     timing.add(("fm", 20), wall=12.0, epochs=10, epoch_wall=10.0)  # 1 s/epoch, 2 s overhead
-    assert run_all._unit_fits(timing, unit, 40.0, None)  # no limit
-    assert run_all._unit_fits(timing, unit, 48.0, 1.0)  # 48 + 12 ≤ 60
-    assert not run_all._unit_fits(timing, unit, 49.0, 1.0)
+    assert schedule.unit_fits(timing, unit, 40.0, None)  # no limit
+    assert schedule.unit_fits(timing, unit, 48.0, 1.0)  # 48 + 12 ≤ 60
+    assert not schedule.unit_fits(timing, unit, 49.0, 1.0)
 
 
 def test_time_limit_stops_before_a_unit_that_would_not_fit(tmp_path, capsys):
     out = tmp_path / "suite"
     argv = ["--quick", "--labels", "20,50", "--no-ablation", "--generators", "",
             "--classifier", "none", "--out", str(out), "--time-limit", "0.0001"]
-    assert run_all.main(argv) == 0
+    assert cli.main(argv) == 0
     printed = capsys.readouterr().out
     assert "Time limit (0.0001 min): 1 of 2 units not started" in printed
     runs = json.loads((out / "results.json").read_text())["runs"]
     assert [r["id"] for r in runs] == ["fm-l20-s0"] and runs[0]["status"] == "ok"
     assert "Runs: 1 ok of 2 planned" in (out / "REPORT.md").read_text()
     # --resume without the limit trains the rest.
-    assert run_all.main([a for a in argv if a not in ("--time-limit", "0.0001")] + ["--resume"]) == 0
+    assert cli.main([a for a in argv if a not in ("--time-limit", "0.0001")] + ["--resume"]) == 0
     runs = json.loads((out / "results.json").read_text())["runs"]
     assert sorted(r["id"] for r in runs) == ["fm-l20-s0", "fm-l50-s0"]
 
 
 def test_run_epoch_seconds_is_the_steps_epoch_over_its_runs():
-    assert run_all._run_epoch_seconds({"seconds_per_epoch": 10.0, "runs_in_step": 5}) == 2.0
-    assert run_all._run_epoch_seconds({"seconds_per_epoch": 3.0}) == 3.0  # trained alone
-    assert run_all._run_epoch_seconds({"seconds_per_epoch": None, "runs_in_step": 2}) is None
+    assert records.run_epoch_seconds({"seconds_per_epoch": 10.0, "runs_in_step": 5}) == 2.0
+    assert records.run_epoch_seconds({"seconds_per_epoch": 3.0}) == 3.0  # trained alone
+    assert records.run_epoch_seconds({"seconds_per_epoch": None, "runs_in_step": 2}) is None

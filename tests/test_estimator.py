@@ -111,10 +111,13 @@ def _with_inf(X, y):
         (lambda X, y: (X, y), {"architecture": "conv"}, "needs image_shape"),
         (lambda X, y: (X, y), {"image_shape": (3, 3)}, "holds 9 values per example"),
         (lambda X, y: (X, y), {"epochs": 0}, "'epochs' parameter"),
-        (lambda X, y: (X, y), {"architecture": "rnn"}, "'architecture' parameter"),
+        (lambda X, y: (X, y), {"architecture": "rnn"}, "Unknown architecture 'rnn': expected"),
+        (lambda X, y: (X, y), {"label_smoothing": 1.0}, "'label_smoothing' parameter"),
+        (lambda X, y: (X, y), {"discriminator_hidden": (8, 0)}, "positive ints"),
     ],
     ids=["nan", "inf", "y-length", "no-labels", "one-class", "str-dtype", "continuous-y",
-         "unknown-generator", "conv-without-shape", "shape-mismatch", "epochs-0", "architecture"],
+         "unknown-generator", "conv-without-shape", "shape-mismatch", "epochs-0", "architecture",
+         "smoothing-1", "zero-width"],
 )
 def test_fit_rejects_bad_input_with_a_clear_value_error(make_input, params, message):
     X, _, y_partial = _blobs()
@@ -298,6 +301,35 @@ def test_clone_get_params_and_set_params():
     X, _, y_partial = _blobs()
     clf.fit(X, y_partial)
     assert not hasattr(clone(clf), "classes_")
+
+
+# -------------------------------------------------------------------- settings as parameters
+
+def test_parameters_are_the_settings_with_their_defaults_and_ranges():
+    """Every `TrainingConfig` setting but the seed (`random_state`) is a parameter, with the
+    setting's default (None for an empty `generator_options`) and its range as a constraint."""
+    from ssgan import config as settings
+
+    params = SSGANClassifier().get_params()
+    fields = {f.name for f in settings.settings()}
+    assert set(params) == fields - {"seed"} | {"image_shape", "random_state", "verbose"}
+    for name in fields - {"seed", "generator_options"}:
+        assert params[name] == settings.default(name), name
+    assert params["generator_options"] is None and settings.default("generator_options") == {}
+    constraints = SSGANClassifier._parameter_constraints
+    assert set(constraints) == set(params)
+    assert None in constraints["ema_rate"] and None not in constraints["learning_rate"]
+    for name in params:  # every parameter is documented
+        assert f"\n    {name} : " in SSGANClassifier.__doc__, name
+
+
+def test_config_is_resolved_from_the_parameters():
+    X, _, y_partial = _blobs()
+    clf = SSGANClassifier(**TINY, generator_learning_rate=0.001).fit(X, y_partial)
+    config = clf.config_
+    assert config.seed == 0 and config.steps_per_epoch == 3 and config.epochs == 1
+    assert config.generator_learning_rate == 0.001 and config.generator_beta_1 == 0.5
+    assert config.ema_rate == 1.0 and config.lr_decay_start == 0  # derived: 10/3 steps, epochs//2
 
 
 # -------------------------------------------------------------------------- generator kinds

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from ssgan import grids
-from ssgan.grids import generate_from_inputs, save_image_grid, save_sample_grids, tile_images
-from ssgan.training import SemiSupervisedGAN, TrainingConfig
+from ssgan.grids import save_image_grid, save_sample_grids, tile_images
+from ssgan.train import SemiSupervisedGAN, TrainingConfig
 
 
 def test_tile_size_and_placement():
@@ -92,10 +92,11 @@ def test_cgan_grid_rows_are_the_requested_classes():
     trainer = _trainer("cgan")
     objective = trainer.objective
     inputs = objective.grid_inputs(per_class=3, seed=0)
-    images = generate_from_inputs(trainer.generator, inputs, batch_size=7)  # uneven batches
-    assert images.shape == (30, 784)
+    images = trainer.generate_from_inputs(inputs, batch_size=7)  # uneven batches
+    assert images.shape == (30, 28, 28, 1)
     rows = images.reshape(10, 3, 784)
-    again = generate_from_inputs(trainer.generator, objective.inputs_for(np.full(3, 4), seed=0))
+    again = trainer.generate_from_inputs(objective.inputs_for(np.full(3, 4), seed=0))
+    again = again.reshape(3, 784)
     # Row 4 is class 4 with the grid's z (the grid's z are the first draws of the same seed).
     np.testing.assert_allclose(rows[4], again, atol=1e-6)
     assert np.abs(rows[4] - rows[5]).max() > 1e-4

@@ -5,12 +5,13 @@ import math
 import keras
 import numpy as np
 import pytest
+from conftest import as_numpy
 
 from ssgan import losses
 
 
 def _np(tensor):
-    return np.asarray(keras.ops.convert_to_numpy(tensor), dtype=np.float64)
+    return as_numpy(tensor, np.float64)
 
 
 def _f32(values):

@@ -1,36 +1,33 @@
-"""Generator objectives: CGAN and InfoGAN sampling, conditioning, losses on hand-computed values,
-and a few training steps of each through `SemiSupervisedGAN.fit`."""
+"""The objective interface and registry (`ssgan.objectives`): lookup and options, every built-in
+objective through a few training steps, and a user's own objective, defined here alone and
+registered through the public API, trained by the trainer and by `python -m ssgan.fit`."""
 
-import math
+import json
 
 import keras
 import numpy as np
 import pytest
+from conftest import TINY
 
-from ssgan import losses
-from ssgan.data import load_dataset, scale_images
-from ssgan.models import build_discriminator, build_generator
+from ssgan import fit
 from ssgan.objectives import (
     OBJECTIVES,
     ConditionalObjective,
-    InfoGANObjective,
+    Grid,
+    Objective,
+    get_objective,
     make_objective,
+    register_objective,
 )
-from ssgan.training import SemiSupervisedGAN, TrainingConfig
+from ssgan.objectives.base import match_features, uniform_latent, uniform_z
+from ssgan.train import SemiSupervisedGAN, TrainingConfig
 
 LATENT = 8
 
 
-def _np(x):
-    return keras.ops.convert_to_numpy(x)
-
-
-def _t(x, dtype="float32"):
-    return keras.ops.convert_to_tensor(np.asarray(x, dtype=dtype))
-
-
 def test_registry_and_options():
-    assert set(OBJECTIVES) >= {"feature-matching", "cgan", "infogan"}
+    assert list(OBJECTIVES)[:3] == ["feature-matching", "cgan", "infogan"]
+    assert get_objective("cgan") is ConditionalObjective
     assert isinstance(make_objective("cgan", 10), ConditionalObjective)
     info = make_objective("infogan", 10, latent_dim=LATENT, tie_codes_to_labels=True)
     assert info.tie_codes_to_labels and info.latent_dim == LATENT
@@ -38,205 +35,32 @@ def test_registry_and_options():
     assert make_objective("cgan", 7).condition_dims == {"y": 7}
     with pytest.raises(ValueError, match="n_categories == n_classes"):
         make_objective("infogan", 10, n_categories=5, tie_codes_to_labels=True)
-    with pytest.raises(TypeError):
+    # An unknown option names the valid ones.
+    with pytest.raises(ValueError, match="has no option no_such_option; its options: "
+                                         "class_weight, feature_matching_weight"):
         make_objective("cgan", 10, no_such_option=1)
     with pytest.raises(ValueError, match="class_weight"):
         make_objective("cgan", 10, class_weight=-1)
-
-
-def test_cgan_sample_shapes_and_uniform_classes():
-    objective = ConditionalObjective(10, latent_dim=LATENT)
-    (z, y_hot), latent = objective.sample(keras.random.SeedGenerator(0), 2000)
-    z, y_hot, y = _np(z), _np(y_hot), _np(latent["y"])
-    assert z.shape == (2000, LATENT) and y_hot.shape == (2000, 10) and y.shape == (2000,)
-    assert z.min() >= 0 and z.max() <= 1
-    np.testing.assert_array_equal(np.argmax(y_hot, axis=1), y)
-    np.testing.assert_array_equal(y_hot.sum(axis=1), 1.0)
-    counts = np.bincount(y, minlength=10)
-    assert counts.min() > 140 and counts.max() < 260  # ~200 each: uniform over the classes
-
-
-def test_infogan_sample_code_shapes_and_ranges():
-    objective = InfoGANObjective(10, latent_dim=LATENT)
-    inputs, latent = objective.sample(keras.random.SeedGenerator(1), 2000)
-    z, c_hot, c_cont = (_np(x) for x in inputs)
-    assert z.shape == (2000, LATENT) and c_hot.shape == (2000, 10) and c_cont.shape == (2000, 2)
-    assert z.min() >= 0 and z.max() <= 1
-    assert c_cont.min() >= -1 and c_cont.max() <= 1
-    assert c_cont.min() < -0.95 and c_cont.max() > 0.95 and abs(c_cont.mean()) < 0.05
-    np.testing.assert_array_equal(np.argmax(c_hot, axis=1), _np(latent["c_cat"]))
-    np.testing.assert_array_equal(_np(latent["c_cont"]), c_cont)
-    assert np.bincount(_np(latent["c_cat"]), minlength=10).min() > 140
-
-
-@pytest.mark.parametrize("architecture", ["mlp", "conv"])
-def test_cgan_generator_output_changes_with_the_class(architecture):
-    objective = ConditionalObjective(10, latent_dim=LATENT)
-    hidden = (32,) if architecture == "mlp" else (8, 4)
-    generator = build_generator(architecture, (28, 28, 1), hidden=hidden, latent_dim=LATENT,
-                                condition_dims=objective.condition_dims, seed=0)
-    assert [tuple(x.shape[1:]) for x in generator.inputs] == [(LATENT,), (10,)]
-    outputs = [_np(generator(objective.inputs_for(np.full(4, k), seed=0), training=False))
-               for k in (0, 1)]
-    assert outputs[0].shape[0] == 4
-    # Same z, another class: another image (the condition reaches the output).
-    assert np.abs(outputs[0] - outputs[1]).max() > 1e-4
-    again = _np(generator(objective.inputs_for(np.full(4, 0), seed=0), training=False))
-    np.testing.assert_allclose(again, outputs[0])
-
-
-def test_infogan_generator_and_q_head_shapes():
-    objective = InfoGANObjective(10, latent_dim=LATENT)
-    generator = build_generator("mlp", (28, 28, 1), hidden=(32,), latent_dim=LATENT,
-                                condition_dims=objective.condition_dims, seed=0)
-    assert [tuple(x.shape[1:]) for x in generator.inputs] == [(LATENT,), (10,), (2,)]
-    inputs = objective.inputs_for(np.arange(6) % 10, seed=0)
-    images = generator(inputs, training=False)
-    moved = [inputs[0], inputs[1], inputs[2] + 1.0]
-    assert np.abs(_np(generator(moved, training=False)) - _np(images)).max() > 1e-4
-    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
-                                        extra_heads=objective.discriminator_heads, seed=0)
-    outputs = discriminator(images, training=False)
-    assert set(outputs) == {"logits", "features", "q", "q_stopped"}
-    assert tuple(outputs["q"].shape) == (6, 12)
-    logits, means = objective.split_q(outputs["q"])
-    assert tuple(logits.shape) == (6, 10) and tuple(means.shape) == (6, 2)
-    # InfoGAN's own Q on the features with q_hidden=0: one dense layer on the 16 features.
-    linear = InfoGANObjective(10, latent_dim=LATENT, q_hidden=0, q_categorical_input="features")
-    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
-                                        extra_heads=linear.discriminator_heads, seed=0)
-    outputs = discriminator(images, training=False)
-    assert set(outputs) == {"logits", "features", "q"}
-    assert tuple(outputs["q"].shape) == (6, 12)
-    q_layers = [layer for layer in discriminator.layers if layer.name.startswith("q_")]
-    assert [layer.name for layer in q_layers] == ["q_output"]
-    assert q_layers[0].kernel.shape == (16, 12)
-    with pytest.raises(ValueError, match="q_hidden"):
-        InfoGANObjective(10, q_hidden=-1)
-
-
-def test_cgan_losses_on_hand_computed_values():
-    objective = ConditionalObjective(3, latent_dim=LATENT, class_weight=0.5,
-                                     feature_matching_weight=2.0)
-    fake = {"logits": _t([[0.0, math.log(3.0), 0.0], [2.0, 0.0, 0.0]]),
-            "features": _t([[0.0, 0.0], [2.0, 2.0]])}
-    real = {"logits": _t(np.zeros((2, 3))), "features": _t([[1.0, 2.0], [3.0, 4.0]])}
-    latent = {"y": _t([1, 1], "int32")}
-    loss, metrics = objective.generator_loss(fake, real, latent)
-    class_ce = (math.log(5.0 / 3.0) + math.log(math.exp(2.0) + 2.0)) / 2  # log Z − l_y, averaged
-    fm = (1.0**2 + 2.0**2) / 2  # mean real features (2, 3), fake (1, 1)
-    assert float(metrics["loss_class"]) == pytest.approx(class_ce, rel=1e-5)
-    assert float(metrics["loss_feature_matching"]) == pytest.approx(fm, rel=1e-5)
-    assert float(loss) == pytest.approx(2.0 * fm + 0.5 * class_ce, rel=1e-5)
-    assert float(metrics["fake_class_accuracy"]) == pytest.approx(0.5)
-    # By default the discriminator gets nothing; with a weight, the AC-GAN-style fake-class term.
-    d_loss, d_metrics = objective.discriminator_loss(fake, latent, real, _t([0, 0], "int32"))
-    assert float(d_loss) == 0.0 and d_metrics == {}
-    acgan = ConditionalObjective(3, latent_dim=LATENT, discriminator_class_weight=0.25)
-    d_loss, d_metrics = acgan.discriminator_loss(fake, latent, real, _t([0, 0], "int32"))
-    assert float(d_loss) == pytest.approx(0.25 * class_ce, rel=1e-5)
-
-
-def test_cgan_class_term_is_independent_of_the_real_fake_decision():
-    """Shifting all K logits of an example by c moves D(x) = Z/(Z+1) but not the class posterior:
-    the class term is blind to how real the fake looks, the K+1 loss to which class it is."""
-    objective = ConditionalObjective(4, latent_dim=LATENT)
-    rng = np.random.default_rng(0)
-    logits = rng.normal(size=(6, 4)).astype("float32")
-    shift = rng.normal(scale=3.0, size=(6, 1)).astype("float32")
-    features = _t(np.zeros((6, 3)))
-    latent = {"y": _t(rng.integers(0, 4, 6), "int32")}
-
-    def class_term(l):
-        _, metrics = objective.generator_loss({"logits": _t(l), "features": features},
-                                              {"features": features}, latent)
-        return float(metrics["loss_class"])
-
-    assert class_term(logits + shift) == pytest.approx(class_term(logits), rel=1e-5)
-    real_fake = losses.unsupervised_discriminator_loss
-    assert float(real_fake(_t(logits), _t(logits + shift))) != pytest.approx(
-        float(real_fake(_t(logits), _t(logits))), rel=1e-3)
-
-
-def test_infogan_mutual_information_loss_on_hand_computed_values():
-    objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
-                                 categorical_weight=1.0, continuous_weight=0.5, tie_weight=2.0,
-                                 feature_matching_weight=3.0, tie_codes_to_labels=True)
-    # Rows: categorical logits (3) then continuous means (2).
-    q_fake = _t([[0.0, 0.0, math.log(2.0), 0.5, -0.5],
-                 [1.0, 1.0, 1.0, 0.0, 0.0]])
-    latent = {"c_cat": _t([2, 0], "int32"), "c_cont": _t([[1.0, -1.0], [0.2, 0.0]])}
-    # CE: log(1 + 1 + 2) − log 2 = log 2; log 3.  Gaussian NLL (σ = 1, no ½·log 2π):
-    # ((1 − 0.5)² + (−1 + 0.5)²)/2 = 0.25; (0.2² + 0²)/2 = 0.02.
-    categorical = (math.log(2.0) + math.log(3.0)) / 2
-    continuous = (0.25 + 0.02) / 2
-    expected_mi = 1.0 * categorical + 0.5 * continuous
-    mi, cat, cont = objective.mutual_information_loss(q_fake, latent)
-    assert float(cat) == pytest.approx(categorical, rel=1e-5)
-    assert float(cont) == pytest.approx(continuous, rel=1e-5)
-    assert float(mi) == pytest.approx(expected_mi, rel=1e-5)
-
-    features = _t([[1.0], [3.0]])
-    fake = {"q": q_fake, "features": _t([[0.0], [0.0]]), "logits": _t(np.zeros((2, 3)))}
-    real = {"features": features}
-    g_loss, g_metrics = objective.generator_loss(fake, real, latent)
-    assert float(g_loss) == pytest.approx(3.0 * 4.0 + expected_mi, rel=1e-5)  # FM: (2 − 0)²
-    assert float(g_metrics["loss_info"]) == pytest.approx(expected_mi, rel=1e-5)
-
-    labeled = {"q": _t([[0.0, math.log(3.0), 0.0, 9.0, 9.0]]), "logits": _t(np.zeros((1, 3)))}
-    d_loss, d_metrics = objective.discriminator_loss(fake, latent, labeled, _t([1], "int32"))
-    tie = math.log(5.0) - math.log(3.0)  # the continuous outputs play no part in the tie
-    assert float(d_metrics["loss_q_labels"]) == pytest.approx(tie, rel=1e-5)
-    assert float(d_loss) == pytest.approx(expected_mi + 2.0 * tie, rel=1e-5)
-    untied = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2)
-    d_loss, d_metrics = untied.discriminator_loss(fake, latent, labeled, _t([1], "int32"))
-    assert "loss_q_labels" not in d_metrics
-    assert float(d_loss) == pytest.approx(expected_mi, rel=1e-5)
-
-
-def test_grid_inputs_layouts():
-    cgan = ConditionalObjective(10, latent_dim=LATENT)
-    z, y = cgan.grid_inputs(per_class=7, seed=3)
-    assert z.shape == (70, LATENT) and y.shape == (70, 10)
-    np.testing.assert_array_equal(np.argmax(y, axis=1), np.repeat(np.arange(10), 7))
-    np.testing.assert_array_equal(z[:7], z[7:14])  # a column keeps its z across the classes
-    assert not np.allclose(z[0], z[1])
-
-    info = InfoGANObjective(10, latent_dim=LATENT)
-    values = np.linspace(-2, 2, 5)
-    z, c_hot, c_cont = info.grid_inputs(1, values, seed=3)
-    assert z.shape == (50, LATENT) and c_hot.shape == (50, 10) and c_cont.shape == (50, 2)
-    np.testing.assert_array_equal(np.argmax(c_hot, axis=1), np.repeat(np.arange(10), 5))
-    np.testing.assert_allclose(c_cont[:, 1], np.tile(values, 10))
-    np.testing.assert_array_equal(c_cont[:, 0], 0.0)
-    np.testing.assert_array_equal(z, np.repeat(z[:1], 50, axis=0))
-    with pytest.raises(ValueError):
-        info.grid_inputs(2)
-
-
-@pytest.fixture(scope="module")
-def tiny_mnist():
-    (x_train, y_train), _ = load_dataset("mnist")
-    pool = np.random.default_rng(0).permutation(len(x_train))[:400]
-    x = scale_images(x_train[pool])
-    labeled = np.concatenate([np.flatnonzero(y_train[pool] == k)[:2] for k in range(10)])
-    return x[labeled], y_train[pool][labeled], x
+    with pytest.raises(ValueError, match="Unknown generator 'nope': expected one of cgan"):
+        get_objective("nope")
+    with pytest.raises(TypeError, match="not an Objective subclass"):
+        register_objective(dict)
 
 
 @pytest.mark.parametrize("generator, options", [
+    ("feature-matching", {}),
     ("cgan", {"discriminator_class_weight": 0.5}),
     ("infogan", {"tie_codes_to_labels": True}),
 ])
 def test_a_few_training_steps_stay_finite(tiny_mnist, generator, options):
     x_lab, y_lab, x_unl = tiny_mnist
     config = TrainingConfig(generator=generator, generator_options=options, epochs=1,
-                            steps_per_epoch=5, batch_size=20, latent_dim=16,
-                            discriminator_hidden=(32, 16), generator_hidden=(32,),
-                            init_examples=100)
+                            steps_per_epoch=5, **TINY)
     trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
-    history = trainer.fit(x_lab, y_lab, x_unl, verbose=0)
-    logs = history[-1]
-    expected = {"cgan": {"loss_class", "fake_class_accuracy", "loss_d_fake_class"},
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    logs = trainer.log[-1]
+    expected = {"feature-matching": set(),
+                "cgan": {"loss_class", "fake_class_accuracy", "loss_d_fake_class"},
                 "infogan": {"loss_q_categorical", "loss_q_continuous", "loss_q_labels",
                             "loss_info"}}[generator]
     assert expected <= set(logs)
@@ -247,83 +71,80 @@ def test_a_few_training_steps_stay_finite(tiny_mnist, generator, options):
     assert samples.shape == (8, 784) and np.all(np.isfinite(samples))
 
 
-def test_infogan_q_on_class_logits_trains_the_map_not_the_classifier():
-    from ssgan.backends import get_backend
-
-    value_and_grad = get_backend().value_and_grad
-    objective = InfoGANObjective(10, latent_dim=LATENT, q_categorical_input="class_logits")
-    generator = build_generator("mlp", (28, 28, 1), hidden=(32,), latent_dim=LATENT,
-                                condition_dims=objective.condition_dims, seed=0)
-    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
-                                        extra_heads=objective.discriminator_heads, seed=0)
-    inputs = objective.inputs_for(np.arange(8) % 10, seed=0)
-    latent = {"c_cat": _t(np.arange(8) % 10, "int32"), "c_cont": _t(inputs[2])}
-    images = generator(inputs, training=False)
-    outputs = discriminator(images, training=False)
-    assert set(outputs) == {"logits", "features", "q", "q_stopped"}
-    assert tuple(outputs["q"].shape) == (8, 12)
-    np.testing.assert_array_equal(_np(outputs["q"]), _np(outputs["q_stopped"]))
-    # Q's categorical logits: a linear map of the class log-posterior, so shifting every class
-    # logit alike (what the real/fake decision does) leaves them unchanged.
-    mapping = discriminator.get_layer("q_categorical")
-    log_posterior = _np(keras.ops.log_softmax(outputs["logits"], axis=-1))
-    expected = log_posterior @ _np(mapping.kernel) + _np(mapping.bias)
-    np.testing.assert_allclose(_np(objective.split_q(outputs["q"])[0]), expected, rtol=1e-5,
-                               atol=1e-5)
-
-    def gradient_norms(grads, variables):
-        return {v.path: 0.0 if g is None else float(np.abs(_np(g)).sum())
-                for g, v in zip(grads, variables)}
-
-    # The discriminator's MI term trains Q (its map and its continuous head), not the classifier:
-    # no gradient reaches the class logits or the hidden layers through the categorical part.
-    no_continuous = InfoGANObjective(10, latent_dim=LATENT, n_continuous=0,
-                                     q_categorical_input="class_logits")
-    d_categorical = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
-                                        extra_heads=no_continuous.discriminator_heads, seed=0)
-
-    def d_loss(params):
-        out, _ = d_categorical.stateless_call(params, d_fixed, images, training=False)
-        return no_continuous.discriminator_loss(out, {"c_cat": latent["c_cat"]}, None, None)[0], ()
-
-    d_variables = d_categorical.trainable_variables
-    d_fixed = [v.value for v in d_categorical.non_trainable_variables]
-    (_, _), grads = value_and_grad(d_loss)([v.value for v in d_variables])
-    norms = gradient_norms(grads, d_variables)
-    assert all(norms[v.path] > 0 for v in d_variables if "q_categorical" in v.path)
-    assert all(norms[v.path] == 0 for v in d_variables if "q_categorical" not in v.path)
-
-    # The generator's loss reaches G through the classifier.
-    def g_loss(params):
-        fakes, _ = generator.stateless_call(
-            params, [v.value for v in generator.non_trainable_variables], inputs, training=False
-        )
-        out, _ = d_categorical.stateless_call(
-            [v.value for v in d_variables], d_fixed, fakes, training=False
-        )
-        info, _, _ = no_continuous.mutual_information_loss(out["q"], {"c_cat": latent["c_cat"]})
-        return info, ()
-
-    g_variables = generator.trainable_variables
-    (_, _), grads = value_and_grad(g_loss)([v.value for v in g_variables])
-    assert sum(gradient_norms(grads, g_variables).values()) > 0
-    with pytest.raises(ValueError, match="q_categorical_input"):
-        InfoGANObjective(10, q_categorical_input="pixels")
+# ----------------------------------------------------------------- a user's own objective
 
 
-def test_discriminator_with_the_q_head_survives_a_keras_save_load_round_trip(tmp_path):
-    objective = InfoGANObjective(10, latent_dim=LATENT)
-    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
-                                        extra_heads=objective.discriminator_heads, seed=0)
-    images = np.random.default_rng(0).uniform(-1, 1, size=(5, 784)).astype("float32")
-    path = tmp_path / "discriminator.keras"
-    discriminator.save(path)
-    loaded = keras.saving.load_model(path)
-    expected = discriminator(images, training=False)
-    restored = loaded(images, training=False)
-    assert set(restored) == set(expected)
-    for name in expected:
-        np.testing.assert_allclose(_np(restored[name]), _np(expected[name]), rtol=1e-6, atol=1e-6)
-    # The map is one layer applied twice, not two copies.
-    assert len(loaded.get_layer("q_categorical").trainable_weights) == 2
-    assert len(loaded.trainable_weights) == len(discriminator.trainable_weights)
+class ToyObjective(Objective):
+    """A plug-in defined in this file alone: a generator G(z, s) with a scalar code s ~ U(0, 1)
+    (free: nothing ties it to brightness), trained by weighted feature matching."""
+
+    name = "toy-brightness"
+    label = "toy (brightness code)"
+    metrics = (("brightness_correlation", "brightness correlation (%)"),)
+    metric_note = "Toy: correlation of the brightness code with the samples' mean pixel."
+
+    def __init__(self, n_classes, latent_dim=100, weight=1.0):
+        super().__init__(n_classes, latent_dim)
+        self.weight = float(weight)
+
+    @property
+    def condition_dims(self):
+        return {"s": 1}
+
+    def sample(self, seed_generator, batch_size):
+        s = keras.random.uniform((batch_size, 1), seed=seed_generator)
+        return [uniform_latent(seed_generator, batch_size, self.latent_dim), s], {"s": s}
+
+    def generator_loss(self, fake_outputs, real_outputs, latent):
+        return self.weight * match_features(fake_outputs, real_outputs), {}
+
+    def _inputs(self, s, seed=0):
+        z = uniform_z(np.random.default_rng(seed), len(s), self.latent_dim)
+        return [z, np.asarray(s, "float32").reshape(-1, 1)]
+
+    def grids(self, seed=0):
+        return [Grid("toy_brightness.png", self._inputs(np.linspace(0, 1, 8), seed), 1, 8,
+                     None, [f"{v:.1f}" for v in np.linspace(0, 1, 8)])]
+
+    def quality_metrics(self, generate, classify, n, seed=0):
+        s = np.linspace(0.0, 1.0, n)
+        brightness = generate(self._inputs(s, seed)).reshape(n, -1).mean(axis=1)
+        return {"brightness_correlation": float(np.corrcoef(s, brightness)[0, 1])}
+
+
+@pytest.fixture
+def toy_objective():
+    register_objective(ToyObjective)
+    yield ToyObjective
+    del OBJECTIVES[ToyObjective.name]
+
+
+def test_a_users_objective_trains_through_the_trainer(toy_objective, tiny_mnist, tmp_path):
+    from ssgan.grids import save_sample_grids
+
+    x_lab, y_lab, x_unl = tiny_mnist
+    config = TrainingConfig(generator=toy_objective.name, epochs=1, steps_per_epoch=3,
+                            generator_options={"weight": 0.5}, **TINY)
+    trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    assert trainer.objective.weight == 0.5
+    assert [tuple(x.shape[1:]) for x in trainer.generator.inputs] == [(16,), (1,)]
+    paths = save_sample_grids(trainer, tmp_path, seed=0)
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["samples.png", "toy_brightness.png"]
+    values = trainer.objective.quality_metrics(trainer.generate_from_inputs,
+                                               lambda images: np.zeros(len(images)), n=20)
+    assert -1.0 <= values["brightness_correlation"] <= 1.0
+
+
+def test_a_users_objective_trains_through_the_command_line(toy_objective, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert fit.main(["--generator", toy_objective.name, "--epochs", "1", "--steps-per-epoch",
+                     "2", "--batch-size", "20", "--discriminator-hidden", "32,16",
+                     "--generator-hidden", "32", "--labeled", "20", "--verbose", "0",
+                     "--generator-option", "weight=0.2", "--out", str(run)]) == 0
+    assert "Test accuracy: " in capsys.readouterr().out
+    for name in ("samples.png", "toy_brightness.png", "metrics.jsonl", "checkpoint"):
+        assert (run / name).exists(), name
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["training"]["generator"] == toy_objective.name
+    assert saved["training"]["generator_options"] == {"weight": 0.2}

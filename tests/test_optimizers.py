@@ -3,12 +3,13 @@
 import keras
 import numpy as np
 import pytest
+from conftest import as_numpy
 
 from ssgan.optimizers import Adam
 
 
 def _np(tensor):
-    return np.asarray(keras.ops.convert_to_numpy(tensor), dtype=np.float64)
+    return as_numpy(tensor, np.float64)
 
 
 def _numpy_adam(params, grads_per_step, lr_at, beta_1, beta_2, epsilon):
@@ -43,8 +44,8 @@ def _problem(seed, steps, grad_scale=1.0):
 def test_init_gives_zero_moments_and_step():
     params = [np.ones((2, 3), np.float32), np.ones(4, np.float32)]
     slots = Adam().init(params)
-    assert int(slots["step"]) == 0
-    for moments in (slots["m"], slots["v"]):
+    assert int(slots.step) == 0
+    for moments in (slots.m, slots.v):
         assert [tuple(x.shape) for x in moments] == [(2, 3), (4,)]
         assert all(np.all(_np(x) == 0) for x in moments)
 
@@ -58,10 +59,10 @@ def test_apply_matches_numpy_adam(learning_rate, beta_1, beta_2, epsilon, grad_s
     optimizer = Adam(learning_rate, beta_1, beta_2, epsilon)
     new_params, slots = _run(optimizer, params, grads)
     expected, m, v = _numpy_adam(params, grads, lambda t: learning_rate, beta_1, beta_2, epsilon)
-    assert int(slots["step"]) == 5
+    assert int(slots.step) == 5
     for actual, want in zip(new_params, expected):
         np.testing.assert_allclose(_np(actual), want, rtol=1e-5, atol=1e-6)
-    for actual, want in zip(slots["m"] + slots["v"], m + v):
+    for actual, want in zip(slots.m + slots.v, m + v):
         np.testing.assert_allclose(_np(actual), want, rtol=1e-5, atol=1e-12)
 
 

@@ -8,7 +8,8 @@ differs between Keras backends, with the same functions:
 - `compile_steps(step_fn, precision, jit_compile)`: `step_fn(state, data, indices) ->
   (state, metrics)` to a compiled `run(state, data, indices)` that applies it once per row of
   `indices` and returns the final state and the per-step metrics stacked along a leading axis;
-  `run.compile(state, data, indices)` compiles it ahead of the first call (to time compilation).
+  `run.compile(state, data, indices)` compiles it ahead of the first call (to time compilation),
+  after which `run.compiled` is true.
   With `data_axes` (a dict like `data`, 0 or None per entry) it runs several independent runs at
   once: the state, the indices of a step and the data entries marked 0 carry a leading run axis
   (JAX only: `vmap`; TensorFlow raises NotImplementedError).

@@ -18,7 +18,7 @@ def value_and_grad(fn):
 def _precision_scope(precision):
     # The matmul precision is read when a function is traced, so the scope must wrap the first call.
     # "highest" keeps float32 products in float32; the GPU default (TF32) rounds operands to 10
-    # mantissa bits, which made Improved-GAN runs diverge (see ssgan.training).
+    # mantissa bits, which made Improved-GAN runs diverge (benchmarks/STABILITY.md).
     return jax.default_matmul_precision(precision) if precision else contextlib.nullcontext()
 
 
@@ -41,6 +41,10 @@ class _CompiledSteps:
         self._jitted = jax.jit(run, donate_argnums=0)
         self._precision = precision
         self._executable = None
+
+    @property
+    def compiled(self):
+        return self._executable is not None
 
     def compile(self, state, data, indices):
         with _precision_scope(self._precision):

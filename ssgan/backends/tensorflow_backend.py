@@ -32,6 +32,7 @@ class _CompiledSteps:
     def __init__(self, step_fn, jit_compile):
         self._step = tf.function(step_fn, jit_compile=_use_xla(jit_compile),
                                  reduce_retracing=True)
+        self.compiled = False
 
     @staticmethod
     def _step_indices(indices, i):
@@ -43,6 +44,7 @@ class _CompiledSteps:
             # XLA compiles on the first execution, not at tracing: run the step once, discarding
             # its result (the inputs are not modified: TensorFlow tensors are immutable).
             concrete(state, data, self._step_indices(indices, 0))
+        self.compiled = True
 
     def __call__(self, state, data, indices):
         n_steps = len(next(iter(indices.values())))
@@ -58,7 +60,7 @@ def compile_steps(step_fn, precision=None, jit_compile=None, data_axes=None):
     del precision  # TensorFlow keeps float32 products in float32 unless told otherwise
     if data_axes is not None:
         raise NotImplementedError(
-            "Training several runs as one vectorized step (ssgan.training.SeedGroup) needs the "
+            "Training several runs as one vectorized step (ssgan.train.SeedGroup) needs the "
             "JAX backend (KERAS_BACKEND=jax); with TensorFlow, train the runs one after another."
         )
     return _CompiledSteps(step_fn, jit_compile)

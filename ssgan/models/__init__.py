@@ -1,24 +1,91 @@
-"""Discriminators and generators: the paper's MNIST MLP pair and a DCGAN-style convolutional pair."""
+"""Discriminator/generator pairs, by architecture: one module each, one registry.
 
-from ssgan.models.discriminators import build_conv_discriminator
-from ssgan.models.discriminators import build_discriminator
-from ssgan.models.discriminators import build_mlp_discriminator
-from ssgan.models.discriminators import set_reference_batches
-from ssgan.models.generators import build_conv_generator
-from ssgan.models.generators import build_generator
-from ssgan.models.generators import build_mlp_generator
-from ssgan.models.generators import set_generator_reference
+An architecture is registered as an `Architecture`: its name (`TrainingConfig.architecture`,
+`--architecture`), how an example is laid out for it (`layout`, for `ssgan.data.scale_images`),
+its two builders and the tiny widths of smoke runs. The command line, the estimator, the trainer
+and the benchmarks read `ARCHITECTURES`; a new pair is one module and one `register_architecture`
+line below.
+"""
 
-ARCHITECTURES = ("mlp", "conv")
+import dataclasses
+from collections.abc import Callable
+
+from ssgan.models import conv
+from ssgan.models import mlp
+from ssgan.models.common import set_generator_reference
+from ssgan.models.common import set_reference_batches
+from ssgan.models.conv import build_conv_discriminator
+from ssgan.models.conv import build_conv_generator
+from ssgan.models.mlp import build_mlp_discriminator
+from ssgan.models.mlp import build_mlp_generator
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """A discriminator/generator pair.
+
+    Attributes:
+        name: the registry key.
+        layout: "flat" (an example is a vector) or "image" ((height, width, channels)).
+        discriminator: `(image_shape, n_classes, hidden=None, *, minibatch_discrimination,
+            vbn, extra_heads, seed) -> keras.Model` with outputs `logits` and `features`.
+        generator: `(image_shape, hidden=None, *, latent_dim, vbn, condition_dims, seed) ->
+            keras.Model` with pixels in [0, 1], shaped as `layout` says.
+        smoke_hidden: (discriminator, generator) widths of smoke runs (a few seconds on a CPU).
+    """
+
+    name: str
+    layout: str
+    discriminator: Callable
+    generator: Callable
+    smoke_hidden: tuple
+
+
+ARCHITECTURES = {}
+
+
+def register_architecture(architecture):
+    """Add `architecture` to `ARCHITECTURES` (replacing one of the same name); returns it."""
+    if architecture.layout not in ("flat", "image"):
+        raise ValueError(f"layout must be 'flat' or 'image', got {architecture.layout!r}.")
+    ARCHITECTURES[architecture.name] = architecture
+    return architecture
+
+
+def get_architecture(name):
+    """The registered architecture called `name`, or a ValueError naming the known ones."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {name!r}: expected one of "
+                         f"{', '.join(sorted(ARCHITECTURES))}.")
+    return ARCHITECTURES[name]
+
+
+def build_discriminator(architecture, image_shape, n_classes, hidden=None, **options):
+    """The discriminator of the architecture called `architecture`."""
+    return get_architecture(architecture).discriminator(image_shape, n_classes, hidden, **options)
+
+
+def build_generator(architecture, image_shape, hidden=None, **options):
+    """The generator of the architecture called `architecture`."""
+    return get_architecture(architecture).generator(image_shape, hidden, **options)
+
+
+register_architecture(Architecture("mlp", "flat", mlp.discriminator, mlp.generator,
+                                   ((64, 32), (64,))))
+register_architecture(Architecture("conv", "image", conv.discriminator, conv.generator,
+                                   ((8, 16), (16, 8))))
 
 __all__ = [
     "ARCHITECTURES",
+    "Architecture",
     "build_conv_discriminator",
     "build_conv_generator",
     "build_discriminator",
     "build_generator",
     "build_mlp_discriminator",
     "build_mlp_generator",
+    "get_architecture",
+    "register_architecture",
     "set_generator_reference",
     "set_reference_batches",
 ]

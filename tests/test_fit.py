@@ -1,4 +1,5 @@
-"""`python -m ssgan.fit`: help, bad arguments, a short run's directory, resume after a kill."""
+"""`python -m ssgan.fit`: options made from the settings, help, bad arguments, a short run's
+directory, resume after a kill."""
 
 import json
 import os
@@ -8,18 +9,16 @@ import sys
 import time
 
 import pytest
+from conftest import run_module
 
+from ssgan import config as settings
 from ssgan import fit
 
 FAST = ["--steps-per-epoch", "4", "--verbose", "2"]
 
 
 def _run_cli(*args, env=None, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "ssgan.fit", *args],
-        capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
-    )
+    return run_module("ssgan.fit", *args, env=env, timeout=timeout)
 
 
 def _error_lines(stderr):
@@ -37,9 +36,22 @@ def test_help_explains_every_option(capsys):
         assert option in text
 
 
+def test_every_setting_is_an_option_with_one_default_in_its_help(capsys):
+    parser = fit.build_parser()
+    flags = {option for action in parser._actions for option in action.option_strings}
+    for field in settings.settings():
+        if field.name != "generator_options":  # --generator-option KEY=VALUE
+            assert "--" + field.name.replace("_", "-") in flags, field.name
+    with pytest.raises(SystemExit):
+        fit.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 0.003)" in text and "(default: None)" not in text
+    assert "(default: half of epochs)" in text  # a derived setting says what None stands for
+
+
 def test_recipes_set_the_config_and_explicit_options_win():
     def config(*argv):
-        return fit._training_config(fit.build_parser().parse_args(list(argv)))
+        return fit.training_config(fit.build_parser().parse_args(list(argv)))
 
     fast = config()
     assert (fast.epochs, fast.vbn, fast.lr_decay_start, fast.generator_learning_rate) == (
@@ -55,6 +67,8 @@ def test_recipes_set_the_config_and_explicit_options_win():
     assert custom.generator_learning_rate == 0.002
     assert config("--recipe", "full", "--lr-decay-start", "10").lr_decay_start == 10
     assert config("--no-vbn").vbn is False
+    assert config("--discriminator-hidden", "64,32").discriminator_hidden == (64, 32)
+    assert config("--generator-option", "class_weight=2").generator_options == {"class_weight": 2}
 
 
 @pytest.mark.parametrize(
@@ -65,8 +79,13 @@ def test_recipes_set_the_config_and_explicit_options_win():
         (["--dataset", "imagenet"], "invalid choice: 'imagenet'"),
         (["--generator", "nonsense"], "invalid choice: 'nonsense'"),
         (["--generator-option", "novalue"], "KEY=VALUE"),
-        (["--generator", "cgan", "--generator-option", "bogus=1"], "bogus"),
-        (["--epochs", "0"], "must be positive"),
+        (["--generator", "cgan", "--generator-option", "bogus=1"],
+         "no option bogus; its options: class_weight"),
+        (["--epochs", "0"], "argument --epochs: must be ≥ 1, got 0"),
+        (["--learning-rate", "-1"], "argument --learning-rate: must be > 0, got -1"),
+        (["--label-smoothing", "1"], "argument --label-smoothing: must be ≥ 0 and < 1"),
+        (["--discriminator-hidden", "10,x"], "expected integers"),
+        (["--labeled", "0"], "--labeled must be positive"),
         (["--recipe", "slow"], "invalid choice: 'slow'"),
     ],
 )
@@ -103,6 +122,12 @@ def test_run_directory_and_resume(tmp_path):
         assert (run / name).exists(), name
     config = json.loads((run / "config.json").read_text())
     assert config["arguments"]["labeled"] == 100 and config["training"]["epochs"] == 2
+    # The settings as given, and as the run resolved them (no derived setting left as null).
+    assert config["training"]["steps_per_epoch"] == 4 and config["training"]["ema_rate"] is None
+    resolved = config["resolved"]
+    assert resolved["ema_rate"] == 1.0 and resolved["lr_decay_start"] == 1  # min(1, 10 / 8)
+    assert all(resolved[k] is not None for k in resolved if not k.endswith("_hidden")
+               and k != "jit_compile")
     epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs] == [1, 2]
     assert all(0.0 <= e["test_accuracy"] <= 1.0 for e in epochs)

@@ -1,0 +1,227 @@
+"""The plan of a suite: its configurations (variants), common settings, seeds and runs.
+
+A variant is a set of `TrainingConfig` fields with a label. The ablation's four are the harness's
+own; the generator rows come from the objectives registry (`ssgan.objectives.OBJECTIVES`): one
+per objective (feature matching's is the ablation's "fm", the label-count table's configuration)
+and one per entry of its `variants`. Nothing here imports Keras at module level.
+"""
+
+import dataclasses
+import hashlib
+import json
+
+from ssgan.config import TrainingConfig
+from ssgan.config import recipe_settings
+
+# The ablation of the paper's two techniques, each with and without VBN in the generator.
+ABLATION_VARIANTS = {
+    "fm": {"label": "feature matching", "generator": "feature-matching", "vbn": False},
+    "fm-vbn": {"label": "feature matching + VBN", "generator": "feature-matching", "vbn": True},
+    "mbd": {"label": "minibatch discrimination", "generator": "feature-matching",
+            "minibatch_discrimination": True, "vbn": False},
+    "mbd-vbn": {"label": "minibatch discrimination + VBN", "generator": "feature-matching",
+                "minibatch_discrimination": True, "vbn": True},
+}
+ABLATION = tuple(ABLATION_VARIANTS)
+# The configuration of the label-count table: feature matching with the paper's generator, the
+# library's "full" recipe (`ssgan.config.RECIPES`), whose optimizer settings every variant shares.
+RECOMMENDED = "fm"
+RECOMMENDED_GENERATOR = "feature-matching"  # the objective whose generator row is RECOMMENDED
+ALL_LABELS = (20, 50, 100, 200)
+DEFAULT_SEEDS = 5
+
+# The --quick smoke settings: every path, a few minutes on 2 CPU cores (the widths are the
+# architecture's `smoke_hidden`).
+QUICK = {
+    "epochs": 2, "steps_per_epoch": 4, "steps_per_call": 2, "batch_size": 50,
+    "init_examples": 100, "test_size": 500, "fid_samples": 500, "seeds": [0],
+}
+# The settings that enter a run's identity (a change means a different run, trained again).
+SETTINGS = ("epochs", "batch_size", "steps_per_epoch", "steps_per_call", "architecture",
+            "discriminator_hidden", "generator_hidden", "init_examples", "test_size",
+            "fid_samples", "unlabeled", "overrides")
+POSITIVE_FLAGS = ("epochs", "batch_size", "steps_per_epoch", "steps_per_call", "test_size",
+                  "fid_samples")
+
+
+# ------------------------------------------------------------------------------- variants
+
+
+def _generator_rows():
+    """(`--generators` name, variant id, variant fields) of every registered objective and of
+    each of its `variants`, in registration order."""
+    from ssgan.objectives import OBJECTIVES
+
+    rows = []
+    for name, objective in OBJECTIVES.items():
+        fields = {"label": objective.label or name, "generator": name,
+                  **objective.harness_settings}
+        if name == RECOMMENDED_GENERATOR:
+            rows.append((name, RECOMMENDED, ABLATION_VARIANTS[RECOMMENDED]))
+        else:
+            rows.append((name, name, fields))
+        for row, (label, options) in objective.variants.items():
+            rows.append((row, row, {**fields, "label": label,
+                                    "generator_options": dict(options)}))
+    return rows
+
+
+def variants():
+    """Every configuration by id: the ablation's, then the generator rows."""
+    table = dict(ABLATION_VARIANTS)
+    for _, variant, fields in _generator_rows():
+        table.setdefault(variant, fields)
+    return table
+
+
+def generators():
+    """`--generators` names → variant ids, in registration order."""
+    return {name: variant for name, variant, _ in _generator_rows()}
+
+
+def label(variant):
+    """How reports call a configuration."""
+    return variants()[variant]["label"]
+
+
+# ------------------------------------------------------------------------------- settings
+
+
+def int_list(text):
+    """[int, ...] from "1,2 3"; a ValueError names the text."""
+    try:
+        return [int(v) for v in str(text).replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(f"expected integers separated by commas, got {text!r}") from None
+
+
+def name_list(text):
+    return [v for v in str(text).replace(",", " ").split() if v]
+
+
+def seeds_from(text, quick):
+    """The seeds of `--seeds`: a count N (0..N-1) or a comma-separated list; None: the default."""
+    if text is None:
+        return list(QUICK["seeds"]) if quick else list(range(DEFAULT_SEEDS))
+    try:
+        values = int_list(text)
+    except ValueError as exc:
+        raise ValueError(f"--seeds: {exc}") from None
+    if len(values) == 1 and "," not in str(text):
+        if values[0] <= 0:
+            raise ValueError("--seeds N must be positive.")
+        return list(range(values[0]))
+    return values
+
+
+def settings_from_args(args):
+    """The suite's common settings: defaults, --quick's, then the explicit flags. A ValueError
+    says which flag is wrong."""
+    settings = {
+        "epochs": 300, "batch_size": 100, "steps_per_epoch": None, "steps_per_call": None,
+        "architecture": args.architecture, "discriminator_hidden": None, "generator_hidden": None,
+        "init_examples": 500, "test_size": None, "fid_samples": 10000, "unlabeled": "all",
+        "overrides": {},
+    }
+    if args.quick:
+        from ssgan.models import get_architecture
+
+        settings.update({k: v for k, v in QUICK.items() if k in settings})
+        d_hidden, g_hidden = get_architecture(args.architecture).smoke_hidden
+        settings.update(discriminator_hidden=list(d_hidden), generator_hidden=list(g_hidden))
+    for flag in POSITIVE_FLAGS:
+        value = getattr(args, flag)
+        if value is not None:
+            if value <= 0:
+                raise ValueError(f"--{flag.replace('_', '-')} must be positive.")
+            settings[flag] = value
+    settings["overrides"] = dict(args.overrides)
+    known = {f.name for f in dataclasses.fields(TrainingConfig)}
+    unknown = sorted(set(settings["overrides"]) - known)
+    if unknown:
+        raise ValueError(f"--set {', '.join(unknown)}: not a TrainingConfig field (fields: "
+                         f"{', '.join(sorted(known))}).")
+    return settings
+
+
+# ------------------------------------------------------------------------------------ runs
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """One training run of the plan."""
+
+    variant: str
+    labels: int
+    seed: int
+    sections: list
+    dataset: str
+    settings: dict
+
+    @property
+    def config_fields(self):
+        # The "full" recipe's optimizer (constant learning rates, the gentler generator), then
+        # the variant's own fields (generator, VBN, minibatch discrimination).
+        fields = recipe_settings("full", epochs=self.settings["epochs"])
+        del fields["epochs"]
+        fields.update({k: v for k, v in variants()[self.variant].items() if k != "label"})
+        fields.setdefault("generator_options", {})
+        fields.setdefault("minibatch_discrimination", False)
+        return fields
+
+    @property
+    def identity(self):
+        """What defines the run: equal identities give equal results (up to nondeterminism)."""
+        return {"dataset": self.dataset, "variant": self.variant, "labels": self.labels,
+                "seed": self.seed, **self.config_fields,
+                **{k: self.settings[k] for k in SETTINGS}}
+
+    @property
+    def key(self):
+        text = json.dumps(self.identity, sort_keys=True, default=str)
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    @property
+    def run_id(self):
+        return f"{self.variant}-l{self.labels}-s{self.seed}"
+
+
+def build_plan(args, settings, seeds):
+    """The runs, in order: the label counts, then the ablation, then the generators; a run
+    needed by several sections appears once, with all its sections. An unknown `--generators`
+    name is a ValueError."""
+    names = generators()
+    unknown = [g for g in args.generators if g not in names]
+    if unknown:
+        raise ValueError(f"Unknown --generators {', '.join(unknown)}: expected names from "
+                         f"{', '.join(names)}.")
+    wanted = [("labels", RECOMMENDED, labels) for labels in args.labels]
+    if args.ablation:
+        wanted += [("ablation", v, args.section_labels) for v in ABLATION]
+    wanted += [("generators", names[g], args.section_labels) for g in args.generators]
+    runs = {}
+    for section, variant, labels in wanted:
+        for seed in seeds:
+            spec = runs.get((variant, labels, seed))
+            if spec is None:
+                spec = runs[(variant, labels, seed)] = RunSpec(
+                    variant, labels, seed, [], args.dataset, settings)
+            if section not in spec.sections:
+                spec.sections.append(section)
+    return list(runs.values())
+
+
+def training_config(spec):
+    """The `TrainingConfig` of a run: its variant's fields, the settings, then `--set`."""
+    s = spec.settings
+    values = {
+        **spec.config_fields,
+        "architecture": s["architecture"], "epochs": s["epochs"], "batch_size": s["batch_size"],
+        "steps_per_epoch": s["steps_per_epoch"], "steps_per_call": s["steps_per_call"],
+        "init_examples": s["init_examples"], "seed": spec.seed,
+    }
+    for key in ("discriminator_hidden", "generator_hidden"):
+        if s[key] is not None:
+            values[key] = tuple(s[key])
+    values.update(s["overrides"])
+    return TrainingConfig(**values)

@@ -1,0 +1,279 @@
+"""The settings of a training run, in one place: `TrainingConfig` and the named recipes.
+
+Every setting is declared once below, with its default, its group (model, objective, optimizer,
+losses, schedule, run), its allowed range and a line of help. The command line
+(`python -m ssgan.fit`), the estimator (`SSGANClassifier`) and the benchmark harness read these
+declarations; a new setting is added here and nowhere else. `None` means "derived": from the data
+(steps per epoch), from other settings (the generator's Adam, the learning-rate schedule, the
+moving-average rate) or from the architecture (widths); `resolve` fills them in.
+
+This module imports nothing heavy: the command-line tools read it before a backend starts.
+"""
+
+import dataclasses
+import math
+from numbers import Integral
+from numbers import Real
+
+GROUPS = ("model", "objective", "optimizer", "losses", "schedule", "run")
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The allowed values of a number: `low` ≤ (or <) value ≤ (or <) `high`; None is unbounded."""
+
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"  # which ends are included: "both", "left", "right" or "neither"
+
+    def contains(self, value):
+        left = self.closed in ("both", "left")
+        right = self.closed in ("both", "right")
+        if self.low is not None and (value < self.low or (value == self.low and not left)):
+            return False
+        return self.high is None or not (value > self.high or (value == self.high and not right))
+
+    def describe(self):
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'≥' if self.closed in ('both', 'left') else '>'} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'≤' if self.closed in ('both', 'right') else '<'} {self.high:g}")
+        return " and ".join(parts) or "any number"
+
+
+def _setting(default, group, help, kind, *, valid=None, choices=None, derived=None):
+    """A dataclass field carrying its declaration. `kind`: "int", "float", "bool", "str",
+    "ints" (a tuple of positive ints) or "dict"; `valid` a `Range`; `choices` allowed strings;
+    `derived` says what None stands for."""
+    if group not in GROUPS:
+        raise ValueError(f"Unknown settings group {group!r}.")
+    metadata = {"group": group, "help": help, "kind": kind, "range": valid, "choices": choices,
+                "derived": derived}
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+POSITIVE = Range(0, None, "neither")
+AT_LEAST_ONE = Range(1, None)
+NON_NEGATIVE = Range(0, None)
+UNIT_OPEN = Range(0, 1, "left")  # [0, 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that defines a training run besides the data (see the module docstring).
+
+    The defaults are the "fast" recipe: what a 2-core CPU trains in about ten minutes.
+    """
+
+    # ---- model
+    architecture: str = _setting(
+        "mlp", "model", "network pair, a name in ssgan.models.ARCHITECTURES: 'mlp' (the paper's "
+        "MNIST pair, on flat images) or 'conv' (DCGAN-style)", "str")
+    discriminator_hidden: tuple | None = _setting(
+        None, "model", "hidden widths (mlp) or filters per block (conv) of the discriminator",
+        "ints", derived="the architecture's")
+    generator_hidden: tuple | None = _setting(
+        None, "model", "hidden widths (mlp) or the two filter counts (conv) of the generator",
+        "ints", derived="the architecture's")
+    latent_dim: int = _setting(100, "model", "width of the generator's noise z", "int",
+                               valid=AT_LEAST_ONE)
+    minibatch_discrimination: bool = _setting(
+        False, "model", "minibatch discrimination in the discriminator (paper §3.2)", "bool")
+    vbn: bool = _setting(
+        True, "model", "virtual batch normalization in the generator (and the conv "
+        "discriminator): fast early learning, and it keeps the generator from collapsing; off: "
+        "the paper's batch norm", "bool")
+    init_examples: int = _setting(
+        500, "model", "unlabeled examples of the data-dependent initialization", "int",
+        valid=AT_LEAST_ONE)
+    # ---- objective
+    generator: str = _setting(
+        "feature-matching", "objective", "generator objective, a name in "
+        "ssgan.objectives.OBJECTIVES (feature-matching, cgan, infogan, ...)", "str")
+    generator_options: dict = _setting(
+        {}, "objective", "options of the generator objective (see ssgan.objectives)", "dict")
+    # ---- optimizer
+    learning_rate: float = _setting(0.003, "optimizer", "Adam learning rate", "float",
+                                    valid=POSITIVE)
+    beta_1: float = _setting(0.5, "optimizer", "Adam β1", "float", valid=UNIT_OPEN)
+    beta_2: float = _setting(0.999, "optimizer", "Adam β2 of both players", "float",
+                             valid=UNIT_OPEN)
+    adam_epsilon: float = _setting(1e-8, "optimizer", "Adam ε, inside the square root",
+                                   "float", valid=POSITIVE)
+    generator_learning_rate: float | None = _setting(
+        None, "optimizer", "the generator's own Adam learning rate", "float", valid=POSITIVE,
+        derived="learning_rate")
+    generator_beta_1: float | None = _setting(
+        None, "optimizer", "the generator's own Adam β1", "float", valid=UNIT_OPEN,
+        derived="beta_1")
+    generator_steps: int = _setting(1, "optimizer", "generator updates per discriminator update",
+                                    "int", valid=AT_LEAST_ONE)
+    # ---- loss weights
+    unlabeled_weight: float = _setting(
+        1.0, "losses", "weight of the real/fake loss against the supervised one", "float",
+        valid=NON_NEGATIVE)
+    label_smoothing: float = _setting(
+        0.0, "losses", "one-sided label smoothing of the real target (paper §3.4; 0 = off)",
+        "float", valid=UNIT_OPEN)
+    historical_averaging: float = _setting(
+        0.0, "losses", "weight of the historical-averaging penalty of both players (paper §3.3; "
+        "0 = off)", "float", valid=NON_NEGATIVE)
+    # ---- schedule
+    epochs: int = _setting(16, "schedule", "training epochs", "int", valid=AT_LEAST_ONE)
+    batch_size: int = _setting(
+        100, "schedule", "size of each labeled, unlabeled and generated batch", "int",
+        valid=AT_LEAST_ONE)
+    steps_per_epoch: int | None = _setting(
+        None, "schedule", "training steps per epoch", "int", valid=AT_LEAST_ONE,
+        derived="one pass over the unlabeled data")
+    lr_decay_start: int | None = _setting(
+        None, "schedule", "epoch from which the learning rates decay linearly to 0 at the last "
+        "epoch (epochs or more: constant)", "int", valid=NON_NEGATIVE, derived="half of epochs")
+    ema_rate: float | None = _setting(
+        None, "schedule", "per-step rate of the moving average of the discriminator's weights, "
+        "which evaluates and predicts", "float", valid=Range(0, 1, "right"),
+        derived="10 / total steps, within [1e-4, 1]: about the last tenth of training")
+    ema_debias: bool = _setting(
+        True, "schedule", "divide the moving average by 1 − (1 − rate)^t, as Adam does", "bool")
+    # ---- run
+    seed: int = _setting(0, "run", "seed of the weights, noise, latent samples and batch order",
+                         "int", valid=NON_NEGATIVE)
+    matmul_precision: str = _setting(
+        "highest", "run", "JAX matmul precision: 'highest' is true float32; 'default' allows "
+        "TF32 on GPUs, which destabilizes training", "str",
+        choices=("highest", "high", "default"))
+    jit_compile: bool | None = _setting(
+        None, "run", "TensorFlow: compile the step with XLA", "bool", derived="on GPUs only")
+    steps_per_call: int | None = _setting(
+        None, "run", "training steps per compiled call (the progress bar moves between calls)",
+        "int", valid=AT_LEAST_ONE, derived="a divisor of the steps per epoch near 50")
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = _checked(field, getattr(self, field.name))
+            object.__setattr__(self, field.name, value)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """A config from `to_dict`'s output (unknown keys, e.g. of older versions, ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_recipe(cls, name="fast", **overrides):
+        """The config of recipe `name` with `overrides` (None values ignored) on top."""
+        return cls(**recipe_settings(name, **overrides))
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def steps_for(self, n_unlabeled):
+        """Steps per epoch on `n_unlabeled` unlabeled examples: `steps_per_epoch`, else one pass."""
+        return self.steps_per_epoch or max(n_unlabeled // self.batch_size, 1)
+
+    def resolve(self, n_unlabeled):
+        """This config with every derived (None) setting but the widths filled in, for
+        `n_unlabeled` unlabeled examples: what a run actually uses."""
+        steps = self.steps_for(n_unlabeled)
+        per_call = self.steps_per_call or divisor_near(steps, 50)
+        if steps % per_call:
+            raise ValueError(f"steps_per_call={per_call} must divide steps_per_epoch={steps}.")
+        return self.replace(
+            steps_per_epoch=steps,
+            steps_per_call=per_call,
+            lr_decay_start=self.epochs // 2 if self.lr_decay_start is None else self.lr_decay_start,
+            ema_rate=(min(1.0, max(1e-4, 10.0 / (self.epochs * steps))) if self.ema_rate is None
+                      else self.ema_rate),
+            generator_learning_rate=(self.learning_rate if self.generator_learning_rate is None
+                                     else self.generator_learning_rate),
+            generator_beta_1=self.beta_1 if self.generator_beta_1 is None else self.generator_beta_1,
+        )
+
+
+def _checked(field, value):
+    """`value` of `field`, normalized (JSON lists to tuples), or a one-line ValueError."""
+    meta = field.metadata
+    kind, name = meta["kind"], field.name
+    if value is None:
+        if meta["derived"] is None:
+            raise ValueError(f"{name} must be given (it has no derived value).")
+        return None
+    if kind == "ints":
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise ValueError(f"{name} must be a sequence of positive ints, got {value!r}.")
+        value = tuple(value)
+        if not value or not all(isinstance(v, Integral) and not isinstance(v, bool) and v > 0
+                                for v in value):
+            raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {value!r}.")
+        return tuple(int(v) for v in value)
+    if kind == "bool" and getattr(getattr(value, "dtype", None), "kind", None) == "b":
+        value = bool(value)  # a NumPy bool, e.g. from a parameter grid
+    expected = {"int": Integral, "float": Real, "bool": bool, "str": str, "dict": dict}[kind]
+    if not isinstance(value, expected) or (kind in ("int", "float") and isinstance(value, bool)):
+        raise ValueError(f"{name} must be {_KIND_NAMES[kind]}, got {value!r}.")
+    if meta["range"] is not None and not (math.isfinite(value) and meta["range"].contains(value)):
+        raise ValueError(f"{name} must be {meta['range'].describe()}, got {value!r}.")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise ValueError(f"{name} must be one of {', '.join(meta['choices'])}, got {value!r}.")
+    return {"int": int, "float": float}.get(kind, lambda v: v)(value)
+
+
+_KIND_NAMES = {"int": "an int", "float": "a number", "bool": "True or False", "str": "a string",
+               "dict": "a dict"}
+
+
+def settings(group=None):
+    """The fields of `TrainingConfig` (those of one group), in declaration order."""
+    return [f for f in dataclasses.fields(TrainingConfig)
+            if group is None or f.metadata["group"] == group]
+
+
+def default(name):
+    """The default of setting `name`."""
+    field = {f.name: f for f in dataclasses.fields(TrainingConfig)}[name]
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
+
+
+def divisor_near(n, target):
+    """The divisor of n closest to `target` (ties towards the larger)."""
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    return min(divisors, key=lambda d: (abs(d - target), -d))
+
+
+# ---------------------------------------------------------------------------------- recipes
+
+# Named settings measured to work together, as overrides of the defaults (benchmarks/STABILITY.md
+# says why each looks as it does). "constant" as lr_decay_start keeps the learning rates constant
+# for any number of epochs.
+RECIPES = {
+    # The defaults: 16 epochs, VBN in the generator, learning rates decaying over the second half.
+    "fast": {},
+    # The paper's 300 epochs and batch-norm generator, with a gentler generator optimizer.
+    "full": {
+        "epochs": 300, "vbn": False, "lr_decay_start": "constant",
+        "generator_learning_rate": 0.001, "generator_beta_1": 0.0, "beta_2": 0.9999,
+    },
+}
+DEFAULT_RECIPE = "fast"
+
+
+def recipe_settings(name, **overrides):
+    """The `TrainingConfig` fields of recipe `name`, with `overrides` (None values ignored) on
+    top. A recipe's constant learning rate becomes the final epoch."""
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}: expected one of {', '.join(RECIPES)}.")
+    values = dict(RECIPES[name])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("lr_decay_start") == "constant":
+        values["lr_decay_start"] = values.get("epochs", default("epochs"))
+    return values
+
+
+__all__ = ["DEFAULT_RECIPE", "GROUPS", "RECIPES", "Range", "TrainingConfig", "default",
+           "divisor_near", "recipe_settings", "settings"]

@@ -1,0 +1,77 @@
+"""The Improved-GAN MNIST pair: fully connected networks on flat images (Salimans et al. 2016)."""
+
+import math
+
+import keras
+
+from ssgan import layers as ssgan_layers
+from ssgan.models import common
+
+
+def build_mlp_discriminator(input_dim=784, n_classes=10, hidden_units=(1000, 500, 250, 250, 250),
+                            input_noise=0.3, hidden_noise=0.5, minibatch_discrimination=False,
+                            minibatch_kernels=100, minibatch_kernel_dim=5, extra_heads=None,
+                            seed=None, name="discriminator"):
+    """The Improved-GAN MNIST discriminator.
+
+    Gaussian noise σ=`input_noise` on the input; weight-normalized dense layers with ReLU, each
+    followed by noise σ=`hidden_noise` (noise is active in training only); the hidden layers'
+    weight-norm scales are fixed (set by data-dependent initialization), the output layer's is
+    trained. `features` is the last hidden layer after its ReLU and before its noise. With
+    `minibatch_discrimination`, a `MinibatchDiscrimination` layer sits between it and the output.
+    `extra_heads(features, logits)` builds extra outputs on the features and class logits and
+    returns them by name (InfoGAN's Q).
+    """
+    seeds = common.noise_seeds(seed)
+    inputs = keras.Input(shape=(input_dim,), name="x")
+    h = keras.layers.GaussianNoise(input_noise, seed=next(seeds), name="input_noise")(inputs)
+    features = None
+    for i, units in enumerate(hidden_units):
+        features = ssgan_layers.WeightNormDense(
+            units, activation="relu", train_scale=False, name=f"dense_{i}"
+        )(h)
+        h = keras.layers.GaussianNoise(hidden_noise, seed=next(seeds), name=f"noise_{i}")(features)
+    minibatch = (minibatch_kernels, minibatch_kernel_dim) if minibatch_discrimination else None
+    return common.discriminator_model(inputs, features, h, n_classes, minibatch, extra_heads, name)
+
+
+def build_mlp_generator(output_shape=(28, 28, 1), latent_dim=100, hidden_units=(500, 500),
+                        vbn=False, reference_size=64, condition_dims=None, seed=None,
+                        name="generator"):
+    """The Improved-GAN MNIST generator.
+
+    z ~ U(0, 1)^`latent_dim` → [dense (no bias) → batch norm (no scale, with bias) → softplus] per
+    entry of `hidden_units` → weight-normalized dense with a trained scale → sigmoid, flattened to
+    prod(`output_shape`) pixels. With `vbn`, virtual batch normalization against a fixed reference
+    batch of latent vectors replaces batch norm. `condition_dims` adds named inputs (a class one-hot
+    for CGAN, codes for InfoGAN) concatenated to z.
+    """
+    inputs, h = common.generator_inputs(latent_dim, condition_dims, vbn, reference_size, seed)
+    for i, units in enumerate(hidden_units):
+        h = keras.layers.Dense(units, use_bias=False, name=f"dense_{i}")(h)
+        h = common.normalization(vbn, reference_size, f"norm_{i}")(h)
+        h = keras.layers.Activation("softplus", name=f"softplus_{i}")(h)
+    x = ssgan_layers.WeightNormDense(
+        math.prod(output_shape),
+        activation="sigmoid",
+        train_scale=True,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        name="pixels",
+    )(h)
+    return common.generator_model(inputs, x, vbn, reference_size, name)
+
+
+def discriminator(image_shape, n_classes, hidden=None, vbn=False, **options):
+    """The registry's builder: the MLP discriminator on flat images (it has no normalization, so
+    `vbn` does not apply)."""
+    del vbn
+    if hidden is not None:
+        options["hidden_units"] = tuple(hidden)
+    return build_mlp_discriminator(math.prod(image_shape), n_classes, **options)
+
+
+def generator(image_shape, hidden=None, **options):
+    """The registry's builder: the MLP generator, flat images out."""
+    if hidden is not None:
+        options["hidden_units"] = tuple(hidden)
+    return build_mlp_generator(tuple(image_shape), **options)

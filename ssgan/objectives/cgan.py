@@ -1,0 +1,101 @@
+"""CGAN: a class-conditional generator G(z, y) taught by the discriminator's own classifier."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from ssgan.losses import categorical_cross_entropy
+from ssgan.losses import classification_accuracy
+from ssgan.objectives.base import Grid
+from ssgan.objectives.base import Objective
+from ssgan.objectives.base import match_features
+from ssgan.objectives.base import one_hot
+from ssgan.objectives.base import uniform_latent
+from ssgan.objectives.base import uniform_z
+
+
+class ConditionalObjective(Objective):
+    """CGAN: z ~ U(0, 1)^d and a requested class y ~ U{0, …, K−1} given one-hot.
+
+    Generator loss, with l(x) the discriminator's K class logits and f(x) its feature layer:
+
+        L_G = w_fm · ‖E f(x) − E f(G(z, y))‖² + λ_class · E[logsumexp l(G(z, y)) − l_y(G(z, y))]
+
+    The class term asks the K-way softmax (the class posterior given "real") for y. It does not
+    fight the K+1 objective: D(x) = sigmoid(logsumexp l) depends on the logits' common level, the
+    softmax on their differences only, so the discriminator can call a fake fake while it shows
+    class y. Realism comes from feature matching, class identity from the classifier.
+
+    Discriminator: nothing is added by default, so the classifier never learns classes from
+    generated images; `discriminator_class_weight` λ_D > 0 adds the AC-GAN term
+    λ_D · CE(l(G(z, y)), y) (gradients reach D only). What this costs the classifier, measured:
+    benchmarks/GENERATORS.md.
+
+    Metrics: `loss_feature_matching`, `loss_class` (unweighted) and `fake_class_accuracy` (share
+    of fakes whose arg-max class is y); with λ_D > 0 also `loss_d_fake_class`.
+    """
+
+    name = "cgan"
+    label = "CGAN"
+    harness_settings = {"vbn": True}
+    metrics = (("class_consistency", "CGAN class consistency (%)"),)
+    metric_note = "CGAN class consistency: share of G(z, y) that the evaluation classifier labels y."
+    grid_note = "CGAN: row k requests class k."
+
+    def __init__(self, n_classes, latent_dim=100, class_weight=1.0, feature_matching_weight=1.0,
+                 discriminator_class_weight=0.0):
+        super().__init__(n_classes, latent_dim)
+        self.class_weight = float(class_weight)
+        self.feature_matching_weight = float(feature_matching_weight)
+        self.discriminator_class_weight = float(discriminator_class_weight)
+        for option in ("class_weight", "feature_matching_weight", "discriminator_class_weight"):
+            if getattr(self, option) < 0:
+                raise ValueError(f"{option} must be ≥ 0, got {getattr(self, option)}.")
+
+    @property
+    def condition_dims(self):
+        return {"y": self.n_classes}
+
+    def sample(self, seed_generator, batch_size):
+        z = uniform_latent(seed_generator, batch_size, self.latent_dim)
+        y = keras.random.randint((batch_size,), 0, self.n_classes, seed=seed_generator)
+        return [z, ops.one_hot(y, self.n_classes)], {"y": y}
+
+    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels):
+        if self.discriminator_class_weight == 0:
+            return ops.zeros(()), {}
+        loss = categorical_cross_entropy(fake_outputs["logits"], latent["y"])
+        return self.discriminator_class_weight * loss, {"loss_d_fake_class": loss}
+
+    def generator_loss(self, fake_outputs, real_outputs, latent):
+        fm = match_features(fake_outputs, real_outputs)
+        class_loss = categorical_cross_entropy(fake_outputs["logits"], latent["y"])
+        loss = self.feature_matching_weight * fm + self.class_weight * class_loss
+        return loss, {
+            "loss_feature_matching": fm,
+            "loss_class": class_loss,
+            "fake_class_accuracy": classification_accuracy(fake_outputs["logits"], latent["y"]),
+        }
+
+    def inputs_for(self, labels, seed=0):
+        """Generator inputs [z, one_hot(y)] for the classes `labels` (integers in [0, K))."""
+        labels = np.asarray(labels, dtype="int64").reshape(-1)
+        z = uniform_z(np.random.default_rng(seed), len(labels), self.latent_dim)
+        return [z, one_hot(labels, self.n_classes)]
+
+    def grid_inputs(self, per_class=10, seed=0):
+        """A K × `per_class` grid: row k requests class k; column j uses the same z in every row,
+        so a column shows one "style" across the classes."""
+        z = uniform_z(np.random.default_rng(seed), per_class, self.latent_dim)
+        labels = np.repeat(np.arange(self.n_classes), per_class)
+        return [np.tile(z, (self.n_classes, 1)), one_hot(labels, self.n_classes)]
+
+    def grids(self, seed=0):
+        labels = [str(k) for k in range(self.n_classes)]
+        return [Grid("cgan_classes.png", self.grid_inputs(10, seed), self.n_classes, 10, labels)]
+
+    def quality_metrics(self, generate, classify, n, seed=0):
+        """`class_consistency`: the share of G(z, y) classified as y, n / K samples per class."""
+        labels = np.repeat(np.arange(self.n_classes), max(n // self.n_classes, 1))
+        images = generate(self.inputs_for(labels, seed=seed))
+        return {"class_consistency": float(np.mean(classify(images) == labels))}

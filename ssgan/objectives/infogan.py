@@ -1,0 +1,237 @@
+"""InfoGAN (Chen et al. 2016) on top of the semi-supervised discriminator: G(z, c) with a
+categorical code and continuous codes whose mutual information with the image Q maximizes."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from ssgan import layers as ssgan_layers
+from ssgan.losses import categorical_cross_entropy
+from ssgan.losses import gaussian_negative_log_likelihood
+from ssgan.objectives.base import Grid
+from ssgan.objectives.base import Objective
+from ssgan.objectives.base import match_features
+from ssgan.objectives.base import one_hot
+from ssgan.objectives.base import uniform_latent
+from ssgan.objectives.base import uniform_z
+
+# What Q's categorical logits read: the discriminator's feature layer (InfoGAN's Q) or its K
+# class logits (through a learned linear map).
+Q_CATEGORICAL_INPUTS = ("features", "class_logits")
+
+
+class InfoGANObjective(Objective):
+    """InfoGAN: z ~ U(0, 1)^d, a categorical code c_cat ~ U{0, …, C−1} given one-hot and
+    continuous codes c_cont ~ U(−1, 1)^m (the paper's MNIST set-up: C = 10, m = 2).
+
+    Q shares the discriminator's body. Its continuous part is a head on the features,
+    dense(`q_hidden`) → leaky ReLU(0.1) → dense(m) (linear when `q_hidden=0`): the means of
+    Q(c_cont | x) = N(μ(x), I). Its categorical logits, by `q_categorical_input`:
+
+    * "class_logits" (default): W · log softmax(l(x)) + b, a learned linear map of the
+      discriminator's class log-posterior, so the code must capture class rather than style (no
+      label says which class a code is: W learns the matching). The discriminator's loss trains
+      W alone (the gradient stops at the class logits); the generator's reaches G through the
+      classifier.
+    * "features": InfoGAN's own Q, the continuous head's layers giving C + m outputs; which factor
+      the code captures is then left to chance.
+
+    Both players minimize L_MI = λ_cat · CE(q_cat(x), c_cat) + λ_cont · Σ_j (c_cont,j − μ_j(x))²/2
+    on the fakes, −E log Q(c | x) without constants (a lower bound of the mutual information up to
+    H(c)): the generator through G, the discriminator through Q on stopped fakes. λ_cat =
+    `categorical_weight` (1, the paper's), λ_cont = `continuous_weight` (0.5). The generator
+    also keeps feature matching (weight `feature_matching_weight`).
+
+    `tie_codes_to_labels=True` (needs C == K) adds `tie_weight` · CE(q_cat(x), y) on the labeled
+    batch to the discriminator's loss, so that code k comes to mean class k.
+
+    The `q` output holds the C categorical logits then the m means. Metrics: D side
+    `loss_q_categorical`, `loss_q_continuous` (unweighted) and `loss_q_labels` (tied); G side
+    `loss_feature_matching`, `loss_info` (λ-weighted L_MI). Measured: benchmarks/GENERATORS.md.
+    """
+
+    name = "infogan"
+    label = "InfoGAN (free codes)"
+    head_name = "q"
+    harness_settings = {"vbn": True}
+    variants = {"infogan-tied": ("InfoGAN (codes tied to labels)", {"tie_codes_to_labels": True})}
+    metrics = (("code_accuracy", "InfoGAN code→class acc. (%)"),
+               ("code_identity_accuracy", "code k ↦ class k (%)"))
+    metric_note = ("InfoGAN code→class accuracy: agreement of the categorical code with the "
+                   "classifier's label under the best one-to-one matching of codes to classes; "
+                   "code k ↦ class k: without the matching (what tying codes to labels aims for).")
+    grid_note = "InfoGAN: rows are the categorical code, columns sweep one continuous code."
+
+    def __init__(self, n_classes, latent_dim=100, n_categories=10, n_continuous=2,
+                 categorical_weight=1.0, continuous_weight=0.5, feature_matching_weight=1.0,
+                 tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
+                 q_categorical_input="class_logits"):
+        super().__init__(n_classes, latent_dim)
+        self.n_categories = int(n_categories)
+        self.n_continuous = int(n_continuous)
+        self.categorical_weight = float(categorical_weight)
+        self.continuous_weight = float(continuous_weight)
+        self.feature_matching_weight = float(feature_matching_weight)
+        self.tie_codes_to_labels = bool(tie_codes_to_labels)
+        self.tie_weight = self.categorical_weight if tie_weight is None else float(tie_weight)
+        self.q_hidden = int(q_hidden)
+        self.q_categorical_input = str(q_categorical_input)
+        self._check()
+
+    def _check(self):
+        if self.q_categorical_input not in Q_CATEGORICAL_INPUTS:
+            raise ValueError(f"q_categorical_input must be one of {Q_CATEGORICAL_INPUTS}, got "
+                             f"{self.q_categorical_input!r}.")
+        if self.q_hidden < 0:
+            raise ValueError(f"q_hidden must be ≥ 0 (0: a linear Q head), got {self.q_hidden}.")
+        if self.n_categories < 2 or self.n_continuous < 0:
+            raise ValueError("InfoGAN needs n_categories ≥ 2 and n_continuous ≥ 0, got "
+                             f"{self.n_categories} and {self.n_continuous}.")
+        if self.tie_codes_to_labels and self.n_categories != self.n_classes:
+            raise ValueError(f"tie_codes_to_labels needs n_categories == n_classes "
+                             f"({self.n_categories} != {self.n_classes}).")
+        for option in ("categorical_weight", "continuous_weight", "feature_matching_weight",
+                       "tie_weight"):
+            if getattr(self, option) < 0:
+                raise ValueError(f"{option} must be ≥ 0, got {getattr(self, option)}.")
+
+    @property
+    def condition_dims(self):
+        dims = {"c_cat": self.n_categories}
+        if self.n_continuous:
+            dims["c_cont"] = self.n_continuous
+        return dims
+
+    def discriminator_heads(self, features, logits):
+        if self.q_categorical_input == "features":
+            return {self.head_name: self._q_on_features(
+                features, self.n_categories + self.n_continuous, "q_output")}
+        # One map applied twice: `q` lets the generator's loss reach G through the classifier;
+        # `q_stopped`, for the discriminator's loss, trains the map but not the classifier (an MI
+        # gradient into the class logits would teach it to classify fakes as their codes' classes).
+        log_posterior = keras.layers.Activation("log_softmax", name="q_log_posterior")(logits)
+        mapping = keras.layers.Dense(self.n_categories, name="q_categorical")
+        categorical = mapping(log_posterior)
+        stopped = mapping(ssgan_layers.StopGradient(name="q_stop_gradient")(log_posterior))
+        if not self.n_continuous:
+            return {self.head_name: categorical, "q_stopped": stopped}
+        continuous = self._q_on_features(features, self.n_continuous, "q_continuous")
+        return {
+            self.head_name: keras.layers.Concatenate(name="q")([categorical, continuous]),
+            "q_stopped": keras.layers.Concatenate(name="q_with_stopped_categorical")(
+                [stopped, continuous]
+            ),
+        }
+
+    def _q_on_features(self, features, units, name):
+        h = features
+        if self.q_hidden:
+            h = keras.layers.Dense(self.q_hidden, name="q_hidden")(h)
+            h = keras.layers.LeakyReLU(0.1, name="q_lrelu")(h)
+        return keras.layers.Dense(units, name=name)(h)
+
+    def _discriminator_q(self, outputs):
+        """Q's output for the discriminator's loss (the categorical part's gradient stopped at
+        the class logits when Q reads them)."""
+        return outputs.get("q_stopped", outputs[self.head_name])
+
+    def split_q(self, q):
+        """Q head output → (categorical logits (N, C), continuous means (N, m))."""
+        return q[:, : self.n_categories], q[:, self.n_categories :]
+
+    def sample(self, seed_generator, batch_size):
+        z = uniform_latent(seed_generator, batch_size, self.latent_dim)
+        c_cat = keras.random.randint((batch_size,), 0, self.n_categories, seed=seed_generator)
+        inputs = [z, ops.one_hot(c_cat, self.n_categories)]
+        latent = {"c_cat": c_cat}
+        if self.n_continuous:
+            c_cont = keras.random.uniform(
+                (batch_size, self.n_continuous), -1.0, 1.0, seed=seed_generator
+            )
+            inputs.append(c_cont)
+            latent["c_cont"] = c_cont
+        return inputs, latent
+
+    def mutual_information_loss(self, q, latent):
+        """(λ-weighted L_MI, unweighted categorical CE, unweighted Gaussian NLL) of the Q head's
+        output `q` against the codes in `latent`."""
+        logits, means = self.split_q(q)
+        categorical = categorical_cross_entropy(logits, latent["c_cat"])
+        if self.n_continuous:
+            continuous = gaussian_negative_log_likelihood(means, latent["c_cont"])
+        else:
+            continuous = ops.zeros(())
+        total = self.categorical_weight * categorical + self.continuous_weight * continuous
+        return total, categorical, continuous
+
+    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels):
+        loss, categorical, continuous = self.mutual_information_loss(
+            self._discriminator_q(fake_outputs), latent
+        )
+        metrics = {"loss_q_categorical": categorical, "loss_q_continuous": continuous}
+        if self.tie_codes_to_labels:
+            logits, _ = self.split_q(self._discriminator_q(labeled_outputs))
+            tie = categorical_cross_entropy(logits, labels)
+            loss = loss + self.tie_weight * tie
+            metrics["loss_q_labels"] = tie
+        return loss, metrics
+
+    def generator_loss(self, fake_outputs, real_outputs, latent):
+        fm = match_features(fake_outputs, real_outputs)
+        info, _, _ = self.mutual_information_loss(fake_outputs[self.head_name], latent)
+        loss = self.feature_matching_weight * fm + info
+        return loss, {"loss_feature_matching": fm, "loss_info": info}
+
+    def inputs_for(self, categories, continuous=None, seed=0):
+        """Generator inputs [z, one_hot(c_cat), c_cont] for the codes `categories` (integers in
+        [0, C)); `continuous` (N, m) defaults to draws from U(−1, 1)."""
+        categories = np.asarray(categories, dtype="int64").reshape(-1)
+        n = len(categories)
+        rng = np.random.default_rng(seed)
+        inputs = [uniform_z(rng, n, self.latent_dim), one_hot(categories, self.n_categories)]
+        if self.n_continuous:
+            if continuous is None:
+                continuous = rng.uniform(-1.0, 1.0, size=(n, self.n_continuous))
+            continuous = np.asarray(continuous, dtype="float32").reshape(n, self.n_continuous)
+            inputs.append(continuous)
+        return inputs
+
+    def grid_inputs(self, continuous_index=0, values=None, seed=0):
+        """A C × len(`values`) grid: row k sets the categorical code to k, column j sets the
+        continuous code `continuous_index` to values[j] (default 10 values from −2 to 2, beyond
+        the training range ±1, as in the paper's Figure 2); z is one draw for the whole grid and
+        the other continuous codes are 0."""
+        if not 0 <= continuous_index < self.n_continuous:
+            raise ValueError(f"continuous_index must be in [0, {self.n_continuous}), got "
+                             f"{continuous_index}.")
+        values = np.linspace(-2.0, 2.0, 10) if values is None else np.asarray(values, "float32")
+        columns = len(values)
+        n = self.n_categories * columns
+        z = uniform_z(np.random.default_rng(seed), 1, self.latent_dim)
+        continuous = np.zeros((n, self.n_continuous), dtype="float32")
+        continuous[:, continuous_index] = np.tile(values, self.n_categories)
+        categories = np.repeat(np.arange(self.n_categories), columns)
+        return [np.repeat(z, n, axis=0), one_hot(categories, self.n_categories), continuous]
+
+    def grids(self, seed=0):
+        """`infogan_c<j>.png` per continuous code j: rows are the categorical code, columns sweep
+        code j from −2 to 2, z and the other codes fixed."""
+        values = np.linspace(-2.0, 2.0, 10)
+        rows = [str(k) for k in range(self.n_categories)]
+        columns = [f"{v:+.1f}" for v in values]
+        return [Grid(f"infogan_c{j + 1}.png", self.grid_inputs(j, values, seed=seed),
+                     self.n_categories, len(values), rows, columns)
+                for j in range(self.n_continuous)]
+
+    def quality_metrics(self, generate, classify, n, seed=0):
+        """`code_accuracy` (best one-to-one code→class matching), `code_mapping` and
+        `code_identity_accuracy` (code k ↦ class k), n / C samples per code."""
+        from ssgan.metrics import matching_accuracy
+
+        codes = np.repeat(np.arange(self.n_categories), max(n // self.n_classes, 1))
+        predicted = classify(generate(self.inputs_for(codes, seed=seed)))
+        accuracy, mapping = matching_accuracy(codes, predicted, self.n_categories, self.n_classes)
+        identity = (float(np.mean(predicted == codes)) if self.n_categories == self.n_classes
+                    else float("nan"))
+        return {"code_accuracy": accuracy, "code_mapping": mapping,
+                "code_identity_accuracy": identity}

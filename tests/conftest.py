@@ -1,0 +1,92 @@
+"""Shared fixtures and helpers of the test suite: MNIST subsets, small configurations, seeding,
+and running a command-line tool as a real process.
+
+MNIST comes from `ssgan.data.load_dataset` ($SSGAN_DATA_DIR in CI): tests never skip for lack of
+it. Helpers are imported by the test modules with `from conftest import ...`.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from ssgan.config import TrainingConfig
+from ssgan.data import load_dataset, scale_images, semi_supervised_split
+
+# Small networks: a step takes milliseconds on a CPU, and a few steps still learn.
+SMALL = dict(discriminator_hidden=(200, 100, 100), generator_hidden=(100, 100), batch_size=50)
+# Tiny networks: for checks of mechanics only.
+TINY = dict(discriminator_hidden=(32, 16), generator_hidden=(32,), latent_dim=16, batch_size=20,
+            init_examples=100)
+
+
+def small_config(**overrides):
+    """A `TrainingConfig` of the small networks, with `overrides`."""
+    return TrainingConfig(**{**SMALL, **overrides})
+
+
+def as_numpy(tensor, dtype=None):
+    """A backend tensor (or anything array-like) as a NumPy array."""
+    array = np.asarray(keras.ops.convert_to_numpy(tensor))
+    return array if dtype is None else array.astype(dtype)
+
+
+def run_module(module, *args, env=None, timeout=600):
+    """`python -m module args...` as a real process (TensorFlow's logs quiet), its result."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+    )
+
+
+def run_python(code, *args, backend=None, timeout=600):
+    """`python -c code args...` as a real process, optionally on another Keras backend; returns
+    the JSON printed on its line starting with "RESULT " (asserting that it succeeded)."""
+    import json
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                            text=True, env=env, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(l for l in result.stdout.splitlines() if l.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
+@pytest.fixture
+def keras_seed():
+    """Keras', NumPy's and Python's global seeds set to 0 (models built in a test are fixed)."""
+    keras.utils.set_random_seed(0)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """MNIST as `load_dataset` gives it: ((x_train, y_train), (x_test, y_test)), uint8 images."""
+    return load_dataset("mnist")
+
+
+@pytest.fixture(scope="session")
+def mnist_subset(mnist):
+    """100 labeled (10 per class), 3000 unlabeled and 2000 test MNIST images, flat in [0, 1]:
+    (x_labeled, y_labeled, x_unlabeled, x_test, y_test)."""
+    (x_train, y_train), (x_test, y_test) = mnist
+    pool = np.random.default_rng(0).permutation(len(x_train))[:3000]
+    split = semi_supervised_split(y_train[pool], 100, seed=0)
+    labeled = pool[split.labeled]
+    return (scale_images(x_train[labeled]), y_train[labeled], scale_images(x_train[pool]),
+            scale_images(x_test[:2000]), y_test[:2000])
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist(mnist):
+    """20 labeled (2 per class) and 400 unlabeled MNIST images, flat in [0, 1]:
+    (x_labeled, y_labeled, x_unlabeled)."""
+    (x_train, y_train), _ = mnist
+    pool = np.random.default_rng(0).permutation(len(x_train))[:400]
+    x = scale_images(x_train[pool])
+    labeled = np.concatenate([np.flatnonzero(y_train[pool] == k)[:2] for k in range(10)])
+    return x[labeled], y_train[pool][labeled], x

@@ -1,0 +1,95 @@
+"""Settings (`ssgan.config`): one declaration each, validation, derived values, the recipes."""
+
+import dataclasses
+
+import pytest
+
+from ssgan import config as settings
+from ssgan.config import RECIPES, Range, TrainingConfig, recipe_settings
+
+
+def test_every_setting_is_declared_once_with_group_help_and_kind():
+    fields = settings.settings()
+    assert len(fields) == len({f.name for f in fields}) == 29
+    for field in fields:
+        meta = field.metadata
+        assert meta["group"] in settings.GROUPS and meta["help"], field.name
+        assert meta["kind"] in ("int", "float", "bool", "str", "ints", "dict"), field.name
+    assert [f.name for f in settings.settings("losses")] == [
+        "unlabeled_weight", "label_smoothing", "historical_averaging"]
+    assert sum(len(settings.settings(group)) for group in settings.GROUPS) == len(fields)
+
+
+def test_the_defaults_are_the_fast_recipe():
+    assert RECIPES["fast"] == {} and settings.DEFAULT_RECIPE == "fast"
+    config = TrainingConfig()
+    assert TrainingConfig.from_recipe("fast") == config
+    assert (config.epochs, config.vbn, config.learning_rate) == (16, True, 0.003)
+    assert settings.default("generator_options") == {} and settings.default("ema_rate") is None
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_is_a_valid_config(name):
+    fields = {f.name for f in dataclasses.fields(TrainingConfig)}
+    values = recipe_settings(name)
+    assert set(values) <= fields
+    assert TrainingConfig(**values).epochs == RECIPES[name].get("epochs", 16)
+
+
+def test_full_recipe_keeps_its_learning_rate_constant_for_any_length():
+    assert recipe_settings("full")["lr_decay_start"] == 300
+    assert recipe_settings("full", epochs=40)["lr_decay_start"] == 40
+    assert recipe_settings("full", epochs=40, lr_decay_start=30)["lr_decay_start"] == 30
+    # None means "not given": the recipe's value stays.
+    assert recipe_settings("full", vbn=None)["vbn"] is False
+    assert recipe_settings("full", vbn=True)["vbn"] is True
+    with pytest.raises(ValueError, match="fast, full"):
+        recipe_settings("paper")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"epochs": 0}, "epochs must be ≥ 1, got 0"),
+    ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+    ({"label_smoothing": 1.0}, "label_smoothing must be ≥ 0 and < 1"),
+    ({"ema_rate": 5.0}, "ema_rate must be > 0 and ≤ 1"),
+    ({"unlabeled_weight": float("nan")}, "unlabeled_weight must be ≥ 0"),
+    ({"batch_size": 2.5}, "batch_size must be an int"),
+    ({"vbn": 1}, "vbn must be True or False"),
+    ({"matmul_precision": "low"}, "matmul_precision must be one of highest, high, default"),
+    ({"discriminator_hidden": (10, 0)}, "discriminator_hidden must be a non-empty sequence"),
+    ({"epochs": None}, "epochs must be given"),
+])
+def test_a_bad_value_is_one_line_naming_the_setting_and_its_range(changes, message):
+    with pytest.raises(ValueError, match=message) as info:
+        TrainingConfig(**changes)
+    assert "\n" not in str(info.value)
+
+
+def test_values_are_normalized():
+    import numpy as np
+
+    config = TrainingConfig(discriminator_hidden=[10, np.int64(5)], epochs=np.int64(3),
+                            learning_rate=1, vbn=np.bool_(False))
+    assert config.discriminator_hidden == (10, 5) and type(config.epochs) is int
+    assert type(config.learning_rate) is float and config.vbn is False
+    assert TrainingConfig.from_dict({**config.to_dict(), "old_setting": 1}) == config
+
+
+def test_resolve_fills_the_derived_settings():
+    config = TrainingConfig(epochs=10, batch_size=100)
+    resolved = config.resolve(60000)
+    assert resolved.steps_per_epoch == 600 and resolved.steps_per_call == 50
+    assert resolved.lr_decay_start == 5 and resolved.ema_rate == pytest.approx(10 / 6000)
+    assert (resolved.generator_learning_rate, resolved.generator_beta_1) == (0.003, 0.5)
+    assert config.resolve(50).steps_per_epoch == 1  # at least one step
+    assert TrainingConfig(epochs=1000).resolve(60000).ema_rate == 1e-4  # the paper's, at least
+    assert TrainingConfig(steps_per_epoch=7).resolve(0).steps_per_call == 7
+    with pytest.raises(ValueError, match="steps_per_call=4 must divide steps_per_epoch=10"):
+        TrainingConfig(steps_per_epoch=10, steps_per_call=4).resolve(0)
+
+
+def test_divisor_near_and_ranges():
+    assert settings.divisor_near(600, 50) == 50 and settings.divisor_near(7, 50) == 7
+    assert settings.divisor_near(96, 50) == 48
+    assert Range(0, 1, "left").contains(0) and not Range(0, 1, "left").contains(1)
+    assert Range(0, None, "neither").describe() == "> 0"

@@ -1,0 +1,120 @@
+"""CGAN (`ssgan.objectives.cgan`): sampling, conditioning, losses on hand-computed values, the
+class grid and the class-consistency metric."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from conftest import as_numpy as _np
+
+from ssgan import losses
+from ssgan.models import build_generator
+from ssgan.objectives import ConditionalObjective
+
+LATENT = 8
+
+
+def _t(x, dtype="float32"):
+    return keras.ops.convert_to_tensor(np.asarray(x, dtype=dtype))
+
+
+def test_cgan_sample_shapes_and_uniform_classes():
+    objective = ConditionalObjective(10, latent_dim=LATENT)
+    (z, y_hot), latent = objective.sample(keras.random.SeedGenerator(0), 2000)
+    z, y_hot, y = _np(z), _np(y_hot), _np(latent["y"])
+    assert z.shape == (2000, LATENT) and y_hot.shape == (2000, 10) and y.shape == (2000,)
+    assert z.min() >= 0 and z.max() <= 1
+    np.testing.assert_array_equal(np.argmax(y_hot, axis=1), y)
+    np.testing.assert_array_equal(y_hot.sum(axis=1), 1.0)
+    counts = np.bincount(y, minlength=10)
+    assert counts.min() > 140 and counts.max() < 260  # ~200 each: uniform over the classes
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+def test_cgan_generator_output_changes_with_the_class(architecture):
+    objective = ConditionalObjective(10, latent_dim=LATENT)
+    hidden = (32,) if architecture == "mlp" else (8, 4)
+    generator = build_generator(architecture, (28, 28, 1), hidden=hidden, latent_dim=LATENT,
+                                condition_dims=objective.condition_dims, seed=0)
+    assert [tuple(x.shape[1:]) for x in generator.inputs] == [(LATENT,), (10,)]
+    outputs = [_np(generator(objective.inputs_for(np.full(4, k), seed=0), training=False))
+               for k in (0, 1)]
+    assert outputs[0].shape[0] == 4
+    # Same z, another class: another image (the condition reaches the output).
+    assert np.abs(outputs[0] - outputs[1]).max() > 1e-4
+    again = _np(generator(objective.inputs_for(np.full(4, 0), seed=0), training=False))
+    np.testing.assert_allclose(again, outputs[0])
+
+
+def test_cgan_losses_on_hand_computed_values():
+    objective = ConditionalObjective(3, latent_dim=LATENT, class_weight=0.5,
+                                     feature_matching_weight=2.0)
+    fake = {"logits": _t([[0.0, math.log(3.0), 0.0], [2.0, 0.0, 0.0]]),
+            "features": _t([[0.0, 0.0], [2.0, 2.0]])}
+    real = {"logits": _t(np.zeros((2, 3))), "features": _t([[1.0, 2.0], [3.0, 4.0]])}
+    latent = {"y": _t([1, 1], "int32")}
+    loss, metrics = objective.generator_loss(fake, real, latent)
+    class_ce = (math.log(5.0 / 3.0) + math.log(math.exp(2.0) + 2.0)) / 2  # log Z − l_y, averaged
+    fm = (1.0**2 + 2.0**2) / 2  # mean real features (2, 3), fake (1, 1)
+    assert float(metrics["loss_class"]) == pytest.approx(class_ce, rel=1e-5)
+    assert float(metrics["loss_feature_matching"]) == pytest.approx(fm, rel=1e-5)
+    assert float(loss) == pytest.approx(2.0 * fm + 0.5 * class_ce, rel=1e-5)
+    assert float(metrics["fake_class_accuracy"]) == pytest.approx(0.5)
+    # By default the discriminator gets nothing; with a weight, the AC-GAN-style fake-class term.
+    d_loss, d_metrics = objective.discriminator_loss(fake, latent, real, _t([0, 0], "int32"))
+    assert float(d_loss) == 0.0 and d_metrics == {}
+    acgan = ConditionalObjective(3, latent_dim=LATENT, discriminator_class_weight=0.25)
+    d_loss, d_metrics = acgan.discriminator_loss(fake, latent, real, _t([0, 0], "int32"))
+    assert float(d_loss) == pytest.approx(0.25 * class_ce, rel=1e-5)
+
+
+def test_cgan_class_term_is_independent_of_the_real_fake_decision():
+    """Shifting all K logits of an example by c moves D(x) = Z/(Z+1) but not the class posterior:
+    the class term is blind to how real the fake looks, the K+1 loss to which class it is."""
+    objective = ConditionalObjective(4, latent_dim=LATENT)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 4)).astype("float32")
+    shift = rng.normal(scale=3.0, size=(6, 1)).astype("float32")
+    features = _t(np.zeros((6, 3)))
+    latent = {"y": _t(rng.integers(0, 4, 6), "int32")}
+
+    def class_term(l):
+        _, metrics = objective.generator_loss({"logits": _t(l), "features": features},
+                                              {"features": features}, latent)
+        return float(metrics["loss_class"])
+
+    assert class_term(logits + shift) == pytest.approx(class_term(logits), rel=1e-5)
+    real_fake = losses.unsupervised_discriminator_loss
+    assert float(real_fake(_t(logits), _t(logits + shift))) != pytest.approx(
+        float(real_fake(_t(logits), _t(logits))), rel=1e-3)
+
+
+def test_grid_inputs_layout():
+    cgan = ConditionalObjective(10, latent_dim=LATENT)
+    z, y = cgan.grid_inputs(per_class=7, seed=3)
+    assert z.shape == (70, LATENT) and y.shape == (70, 10)
+    np.testing.assert_array_equal(np.argmax(y, axis=1), np.repeat(np.arange(10), 7))
+    np.testing.assert_array_equal(z[:7], z[7:14])  # a column keeps its z across the classes
+    assert not np.allclose(z[0], z[1])
+
+
+def test_class_consistency_counts_the_samples_classified_as_requested():
+    objective = ConditionalObjective(10, latent_dim=LATENT)
+    requested = []
+
+    def generate(inputs):
+        requested.append(np.argmax(inputs[1], axis=1))
+        return np.zeros((len(inputs[0]), 28, 28, 1), "float32")
+
+    def classify(images):  # right for the first 30 % of the samples
+        labels = requested[-1].copy()
+        labels[int(0.3 * len(labels)):] = (labels[int(0.3 * len(labels)):] + 1) % 10
+        return labels
+
+    result = objective.quality_metrics(generate, classify, n=200, seed=0)
+    assert result == {"class_consistency": pytest.approx(0.3)}
+    assert np.bincount(requested[0]).tolist() == [20] * 10  # n / K samples of every class
+    (grid,) = objective.grids(seed=0)
+    assert grid.filename == "cgan_classes.png" and (grid.rows, grid.columns) == (10, 10)
+    assert grid.row_labels == [str(k) for k in range(10)]

@@ -1,0 +1,208 @@
+"""InfoGAN (`ssgan.objectives.infogan`): codes, the Q head, the mutual-information loss on
+hand-computed values, Q on the class logits, the code grids and the code→class metric."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from conftest import as_numpy as _np
+
+from ssgan.models import build_discriminator, build_generator
+from ssgan.objectives import InfoGANObjective
+
+LATENT = 8
+
+
+def _t(x, dtype="float32"):
+    return keras.ops.convert_to_tensor(np.asarray(x, dtype=dtype))
+
+
+def test_infogan_sample_code_shapes_and_ranges():
+    objective = InfoGANObjective(10, latent_dim=LATENT)
+    inputs, latent = objective.sample(keras.random.SeedGenerator(1), 2000)
+    z, c_hot, c_cont = (_np(x) for x in inputs)
+    assert z.shape == (2000, LATENT) and c_hot.shape == (2000, 10) and c_cont.shape == (2000, 2)
+    assert z.min() >= 0 and z.max() <= 1
+    assert c_cont.min() >= -1 and c_cont.max() <= 1
+    assert c_cont.min() < -0.95 and c_cont.max() > 0.95 and abs(c_cont.mean()) < 0.05
+    np.testing.assert_array_equal(np.argmax(c_hot, axis=1), _np(latent["c_cat"]))
+    np.testing.assert_array_equal(_np(latent["c_cont"]), c_cont)
+    assert np.bincount(_np(latent["c_cat"]), minlength=10).min() > 140
+
+
+def test_infogan_generator_and_q_head_shapes():
+    objective = InfoGANObjective(10, latent_dim=LATENT)
+    generator = build_generator("mlp", (28, 28, 1), hidden=(32,), latent_dim=LATENT,
+                                condition_dims=objective.condition_dims, seed=0)
+    assert [tuple(x.shape[1:]) for x in generator.inputs] == [(LATENT,), (10,), (2,)]
+    inputs = objective.inputs_for(np.arange(6) % 10, seed=0)
+    images = generator(inputs, training=False)
+    moved = [inputs[0], inputs[1], inputs[2] + 1.0]
+    assert np.abs(_np(generator(moved, training=False)) - _np(images)).max() > 1e-4
+    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=objective.discriminator_heads, seed=0)
+    outputs = discriminator(images, training=False)
+    assert set(outputs) == {"logits", "features", "q", "q_stopped"}
+    assert tuple(outputs["q"].shape) == (6, 12)
+    logits, means = objective.split_q(outputs["q"])
+    assert tuple(logits.shape) == (6, 10) and tuple(means.shape) == (6, 2)
+    # InfoGAN's own Q on the features with q_hidden=0: one dense layer on the 16 features.
+    linear = InfoGANObjective(10, latent_dim=LATENT, q_hidden=0, q_categorical_input="features")
+    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=linear.discriminator_heads, seed=0)
+    outputs = discriminator(images, training=False)
+    assert set(outputs) == {"logits", "features", "q"}
+    assert tuple(outputs["q"].shape) == (6, 12)
+    q_layers = [layer for layer in discriminator.layers if layer.name.startswith("q_")]
+    assert [layer.name for layer in q_layers] == ["q_output"]
+    assert q_layers[0].kernel.shape == (16, 12)
+    with pytest.raises(ValueError, match="q_hidden"):
+        InfoGANObjective(10, q_hidden=-1)
+
+
+def test_infogan_mutual_information_loss_on_hand_computed_values():
+    objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
+                                 categorical_weight=1.0, continuous_weight=0.5, tie_weight=2.0,
+                                 feature_matching_weight=3.0, tie_codes_to_labels=True)
+    # Rows: categorical logits (3) then continuous means (2).
+    q_fake = _t([[0.0, 0.0, math.log(2.0), 0.5, -0.5],
+                 [1.0, 1.0, 1.0, 0.0, 0.0]])
+    latent = {"c_cat": _t([2, 0], "int32"), "c_cont": _t([[1.0, -1.0], [0.2, 0.0]])}
+    # CE: log(1 + 1 + 2) − log 2 = log 2; log 3.  Gaussian NLL (σ = 1, no ½·log 2π):
+    # ((1 − 0.5)² + (−1 + 0.5)²)/2 = 0.25; (0.2² + 0²)/2 = 0.02.
+    categorical = (math.log(2.0) + math.log(3.0)) / 2
+    continuous = (0.25 + 0.02) / 2
+    expected_mi = 1.0 * categorical + 0.5 * continuous
+    mi, cat, cont = objective.mutual_information_loss(q_fake, latent)
+    assert float(cat) == pytest.approx(categorical, rel=1e-5)
+    assert float(cont) == pytest.approx(continuous, rel=1e-5)
+    assert float(mi) == pytest.approx(expected_mi, rel=1e-5)
+
+    features = _t([[1.0], [3.0]])
+    fake = {"q": q_fake, "features": _t([[0.0], [0.0]]), "logits": _t(np.zeros((2, 3)))}
+    real = {"features": features}
+    g_loss, g_metrics = objective.generator_loss(fake, real, latent)
+    assert float(g_loss) == pytest.approx(3.0 * 4.0 + expected_mi, rel=1e-5)  # FM: (2 − 0)²
+    assert float(g_metrics["loss_info"]) == pytest.approx(expected_mi, rel=1e-5)
+
+    labeled = {"q": _t([[0.0, math.log(3.0), 0.0, 9.0, 9.0]]), "logits": _t(np.zeros((1, 3)))}
+    d_loss, d_metrics = objective.discriminator_loss(fake, latent, labeled, _t([1], "int32"))
+    tie = math.log(5.0) - math.log(3.0)  # the continuous outputs play no part in the tie
+    assert float(d_metrics["loss_q_labels"]) == pytest.approx(tie, rel=1e-5)
+    assert float(d_loss) == pytest.approx(expected_mi + 2.0 * tie, rel=1e-5)
+    untied = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2)
+    d_loss, d_metrics = untied.discriminator_loss(fake, latent, labeled, _t([1], "int32"))
+    assert "loss_q_labels" not in d_metrics
+    assert float(d_loss) == pytest.approx(expected_mi, rel=1e-5)
+
+
+def test_infogan_q_on_class_logits_trains_the_map_not_the_classifier():
+    from ssgan.backends import get_backend
+
+    value_and_grad = get_backend().value_and_grad
+    objective = InfoGANObjective(10, latent_dim=LATENT, q_categorical_input="class_logits")
+    generator = build_generator("mlp", (28, 28, 1), hidden=(32,), latent_dim=LATENT,
+                                condition_dims=objective.condition_dims, seed=0)
+    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=objective.discriminator_heads, seed=0)
+    inputs = objective.inputs_for(np.arange(8) % 10, seed=0)
+    latent = {"c_cat": _t(np.arange(8) % 10, "int32"), "c_cont": _t(inputs[2])}
+    images = generator(inputs, training=False)
+    outputs = discriminator(images, training=False)
+    assert set(outputs) == {"logits", "features", "q", "q_stopped"}
+    assert tuple(outputs["q"].shape) == (8, 12)
+    np.testing.assert_array_equal(_np(outputs["q"]), _np(outputs["q_stopped"]))
+    # Q's categorical logits: a linear map of the class log-posterior, so shifting every class
+    # logit alike (what the real/fake decision does) leaves them unchanged.
+    mapping = discriminator.get_layer("q_categorical")
+    log_posterior = _np(keras.ops.log_softmax(outputs["logits"], axis=-1))
+    expected = log_posterior @ _np(mapping.kernel) + _np(mapping.bias)
+    np.testing.assert_allclose(_np(objective.split_q(outputs["q"])[0]), expected, rtol=1e-5,
+                               atol=1e-5)
+
+    def gradient_norms(grads, variables):
+        return {v.path: 0.0 if g is None else float(np.abs(_np(g)).sum())
+                for g, v in zip(grads, variables)}
+
+    # The discriminator's MI term trains Q (its map and its continuous head), not the classifier:
+    # no gradient reaches the class logits or the hidden layers through the categorical part.
+    no_continuous = InfoGANObjective(10, latent_dim=LATENT, n_continuous=0,
+                                     q_categorical_input="class_logits")
+    d_categorical = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=no_continuous.discriminator_heads, seed=0)
+
+    def d_loss(params):
+        out, _ = d_categorical.stateless_call(params, d_fixed, images, training=False)
+        return no_continuous.discriminator_loss(out, {"c_cat": latent["c_cat"]}, None, None)[0], ()
+
+    d_variables = d_categorical.trainable_variables
+    d_fixed = [v.value for v in d_categorical.non_trainable_variables]
+    (_, _), grads = value_and_grad(d_loss)([v.value for v in d_variables])
+    norms = gradient_norms(grads, d_variables)
+    assert all(norms[v.path] > 0 for v in d_variables if "q_categorical" in v.path)
+    assert all(norms[v.path] == 0 for v in d_variables if "q_categorical" not in v.path)
+
+    # The generator's loss reaches G through the classifier.
+    def g_loss(params):
+        fakes, _ = generator.stateless_call(
+            params, [v.value for v in generator.non_trainable_variables], inputs, training=False
+        )
+        out, _ = d_categorical.stateless_call(
+            [v.value for v in d_variables], d_fixed, fakes, training=False
+        )
+        info, _, _ = no_continuous.mutual_information_loss(out["q"], {"c_cat": latent["c_cat"]})
+        return info, ()
+
+    g_variables = generator.trainable_variables
+    (_, _), grads = value_and_grad(g_loss)([v.value for v in g_variables])
+    assert sum(gradient_norms(grads, g_variables).values()) > 0
+    with pytest.raises(ValueError, match="q_categorical_input"):
+        InfoGANObjective(10, q_categorical_input="pixels")
+
+
+def test_discriminator_with_the_q_head_survives_a_keras_save_load_round_trip(tmp_path):
+    objective = InfoGANObjective(10, latent_dim=LATENT)
+    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=objective.discriminator_heads, seed=0)
+    images = np.random.default_rng(0).uniform(-1, 1, size=(5, 784)).astype("float32")
+    path = tmp_path / "discriminator.keras"
+    discriminator.save(path)
+    loaded = keras.saving.load_model(path)
+    expected = discriminator(images, training=False)
+    restored = loaded(images, training=False)
+    assert set(restored) == set(expected)
+    for name in expected:
+        np.testing.assert_allclose(_np(restored[name]), _np(expected[name]), rtol=1e-6, atol=1e-6)
+    # The map is one layer applied twice, not two copies.
+    assert len(loaded.get_layer("q_categorical").trainable_weights) == 2
+    assert len(loaded.trainable_weights) == len(discriminator.trainable_weights)
+
+
+def test_grid_inputs_layout():
+    info = InfoGANObjective(10, latent_dim=LATENT)
+    values = np.linspace(-2, 2, 5)
+    z, c_hot, c_cont = info.grid_inputs(1, values, seed=3)
+    assert z.shape == (50, LATENT) and c_hot.shape == (50, 10) and c_cont.shape == (50, 2)
+    np.testing.assert_array_equal(np.argmax(c_hot, axis=1), np.repeat(np.arange(10), 5))
+    np.testing.assert_allclose(c_cont[:, 1], np.tile(values, 10))
+    np.testing.assert_array_equal(c_cont[:, 0], 0.0)
+    np.testing.assert_array_equal(z, np.repeat(z[:1], 50, axis=0))
+    with pytest.raises(ValueError):
+        info.grid_inputs(2)
+
+
+def test_code_accuracy_matches_codes_to_classes():
+    objective = InfoGANObjective(10, latent_dim=LATENT)
+    permutation = np.random.default_rng(0).permutation(10)
+
+    def generate(inputs):
+        return np.argmax(inputs[1], axis=1)  # stands for the images: the code itself
+
+    result = objective.quality_metrics(generate, lambda codes: permutation[codes], n=100)
+    assert result["code_accuracy"] == 1.0  # a permutation of the classes is a perfect matching
+    assert result["code_mapping"] == {k: int(permutation[k]) for k in range(10)}
+    assert result["code_identity_accuracy"] == pytest.approx(np.mean(permutation == np.arange(10)))
+    grids = objective.grids(seed=0)
+    assert [g.filename for g in grids] == ["infogan_c1.png", "infogan_c2.png"]
+    assert grids[0].column_labels[0] == "-2.0" and grids[0].column_labels[-1] == "+2.0"

@@ -1,0 +1,96 @@
+"""The pure training step: it only maps a state to a new one; its pieces; backend parity."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_python, small_config
+
+from ssgan.train import SemiSupervisedGAN, TrainingConfig
+from ssgan.train import step as steps
+from ssgan.train.state import flatten
+
+
+def _set_up(mnist_subset, **overrides):
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    trainer = SemiSupervisedGAN((28, 28, 1), 10, small_config(**overrides))
+    data = trainer.device_data(x_lab, y_lab, x_unl)
+    rng = np.random.default_rng(0)
+    indices = {"labeled": rng.integers(0, len(x_lab), 50).astype("int32"),
+               "unlabeled": rng.integers(0, len(x_unl), 50).astype("int32"),
+               "unlabeled_2": rng.integers(0, len(x_unl), 50).astype("int32")}
+    return trainer, data, indices
+
+
+def test_the_step_is_a_pure_function_of_the_state(mnist_subset):
+    trainer, data, indices = _set_up(mnist_subset, historical_averaging=0.01, epochs=1)
+    before = {k: np.array(v) for k, v in flatten(trainer.state).items()}
+    first, metrics = trainer.train_step(trainer.state, data, indices)
+    again, _ = trainer.train_step(trainer.state, data, indices)
+    for key, value in flatten(trainer.state).items():  # the input state is untouched
+        np.testing.assert_array_equal(np.asarray(value), before[key])
+    for key, value in flatten(first).items():  # the same inputs, the same new state
+        np.testing.assert_array_equal(np.asarray(value), np.asarray(flatten(again)[key]))
+    assert int(np.asarray(first.step)) == 1
+    assert not np.array_equal(np.asarray(first.latent_seed), before["latent_seed"])
+    assert set(metrics) == {"loss_supervised", "loss_unsupervised", "train_error",
+                            "loss_generator"}
+    assert all(np.asarray(v).dtype == np.float32 for v in metrics.values())
+    # Historical averaging: the running mean of one step's parameters is those parameters.
+    np.testing.assert_allclose(np.asarray(first.d_history[0]), np.asarray(first.d_trainable[0]),
+                               rtol=1e-6)
+
+
+def test_moving_average_formula():
+    average = steps.moving_average([np.float32(1.0)], [np.float32(3.0)], 0.25)
+    assert float(average[0]) == pytest.approx(1.5)
+
+
+def test_batches_go_through_together_or_apart_with_the_same_result(mnist_subset):
+    trainer, data, indices = _set_up(mnist_subset)
+    state, model = trainer.state, trainer.model
+    batches = [np.asarray(data["x_unlabeled"])[:7], np.asarray(data["x_unlabeled"])[7:20]]
+    together, _ = steps.discriminate(model, state.d_trainable, state.d_non_trainable, batches,
+                                     training=False)
+    apart, _ = steps.discriminate(model._replace(batch_coupled=True), state.d_trainable,
+                                  state.d_non_trainable, batches, training=False)
+    for a, b in zip(together, apart):
+        assert a["logits"].shape == b["logits"].shape
+        np.testing.assert_allclose(np.asarray(a["logits"]), np.asarray(b["logits"]), rtol=1e-5,
+                                   atol=1e-5)
+
+
+_PARITY_SCRIPT = """
+import json, sys
+import numpy as np
+from ssgan.train import SemiSupervisedGAN, TrainingConfig
+config = TrainingConfig.from_dict(json.loads(sys.argv[1]))
+trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
+trainer.load_checkpoint(sys.argv[2])
+inputs = np.load(sys.argv[3])
+losses = trainer.compute_losses(inputs["x_lab"], inputs["y_lab"], inputs["x_unl"],
+                                inputs["x_unl2"], inputs["z"])
+print("RESULT " + json.dumps(losses))
+"""
+
+
+def test_tensorflow_and_jax_compute_the_same_losses(mnist_subset, tmp_path):
+    """Same weights, same inputs: the two backends' losses agree to 1e-5."""
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    config = TrainingConfig(epochs=1, steps_per_epoch=3, seed=11)  # the paper's full-size pair
+    trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)  # a few real updates: not just initial weights
+    trainer.save_checkpoint(tmp_path / "checkpoint")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "inputs.npz", x_lab=x_lab, y_lab=y_lab, x_unl=x_unl[:100],
+             x_unl2=x_unl[100:200], z=rng.uniform(size=(100, 100)).astype("float32"))
+    results = {
+        backend: run_python(_PARITY_SCRIPT, json.dumps(config.to_dict()),
+                            tmp_path / "checkpoint", tmp_path / "inputs.npz", backend=backend)
+        for backend in ("tensorflow", "jax")
+    }
+    tf_losses, jax_losses = results["tensorflow"], results["jax"]
+    assert set(tf_losses) == set(jax_losses)
+    for key in ("discriminator", "generator", "loss_supervised", "loss_unsupervised",
+                "loss_generator"):
+        assert jax_losses[key] == pytest.approx(tf_losses[key], rel=1e-5, abs=1e-5), key

@@ -1,0 +1,123 @@
+"""`SemiSupervisedGAN`: a short run that learns, the averaged weights, predictions, generation,
+the conv pair, the generator's VBN reference, and its interface to Keras callbacks."""
+
+import numpy as np
+import pytest
+from conftest import small_config
+
+from ssgan.train import SemiSupervisedGAN, TrainingConfig
+
+
+def _trainer(**overrides):
+    return SemiSupervisedGAN((28, 28, 1), 10, small_config(**overrides))
+
+
+def test_short_run_learns(mnist_subset):
+    x_lab, y_lab, x_unl, x_test, y_test = mnist_subset
+    trainer = _trainer(epochs=3, steps_per_epoch=40, ema_rate=0.05)
+    trainer.initialize(x_unl)
+    before = trainer.evaluate(x_test, y_test)
+    history = trainer.fit(x_lab, y_lab, x_unl, validation_data=(x_test, y_test), verbose=0)
+    log = trainer.log
+    assert len(log) == 3 and [e["epoch"] for e in log] == [1, 2, 3]
+    # The Keras History of the call holds the same values, epoch by epoch.
+    assert history is trainer.history and history.epoch == [0, 1, 2]
+    assert history.history["test_error"] == [e["test_error"] for e in log]
+    # From chance to clearly learned: 100 labels give an MLP well over 50% on MNIST.
+    assert before > 0.7
+    assert log[-1]["test_error"] < 0.4
+    assert log[-1]["loss_supervised"] < 0.5 * log[0]["loss_supervised"]
+    for logs in log:
+        assert np.isfinite(logs["loss_generator"]) and np.isfinite(logs["loss_unsupervised"])
+        assert logs["seconds"] > 0
+
+
+def test_resolved_config_fills_every_derived_setting(mnist_subset):
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    trainer = _trainer(epochs=2)
+    trainer.initialize(x_unl)
+    resolved = trainer.resolved
+    assert resolved.steps_per_epoch == len(x_unl) // 50 == 60
+    assert resolved.steps_per_call == 60 and resolved.lr_decay_start == 1
+    assert resolved.ema_rate == pytest.approx(10 / 120)
+    assert (resolved.generator_learning_rate, resolved.generator_beta_1) == (0.003, 0.5)
+    assert trainer.config.steps_per_epoch is None  # the user's settings stay as given
+
+
+def test_moving_average_is_debiased(mnist_subset):
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    trainer = _trainer(epochs=1, steps_per_epoch=4, ema_rate=0.1)
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    raw_ema = [np.asarray(e) for e in trainer.state.ema]
+    correction = 1 - 0.9**4
+    for got, ema in zip(trainer.evaluation_weights(), raw_ema):
+        np.testing.assert_allclose(got, ema / correction, rtol=1e-6)
+    # The synced discriminator holds exactly these weights.
+    for variable, value in zip(trainer.discriminator.trainable_variables,
+                               trainer.evaluation_weights()):
+        np.testing.assert_allclose(np.asarray(variable), value, rtol=1e-6)
+
+
+def test_generate_and_predict_shapes(mnist_subset):
+    x_lab, y_lab, x_unl, x_test, _ = mnist_subset
+    trainer = _trainer(epochs=1, steps_per_epoch=2)
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    samples = trainer.generate(7, seed=1)
+    assert samples.shape == (7, 784)
+    assert samples.min() >= 0.0 and samples.max() <= 1.0
+    np.testing.assert_array_equal(samples, trainer.generate(7, seed=1))  # seeded
+    logits = trainer.predict_logits(x_test[:123])
+    assert logits.shape == (123, 10)
+    # Padding the last batch must not change any prediction.
+    np.testing.assert_allclose(logits[:50], trainer.predict_logits(x_test[:50]), rtol=1e-5,
+                               atol=1e-5)
+    z = np.random.default_rng(0).uniform(size=(3, 100)).astype("float32")
+    assert trainer.generate_from_inputs(z).shape == (3, 28, 28, 1)
+
+
+def test_conv_architecture_with_minibatch_discrimination_and_vbn_trains(mnist_subset):
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    trainer = SemiSupervisedGAN((28, 28, 1), 10, TrainingConfig(
+        architecture="conv", discriminator_hidden=(8, 16), generator_hidden=(16, 8),
+        minibatch_discrimination=True, vbn=True, epochs=1, steps_per_epoch=3, batch_size=20,
+    ))
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    assert trainer.epoch == 1 and trainer.model.batch_coupled
+    assert trainer.generate(5).shape == (5, 28, 28, 1)
+    assert np.isfinite(trainer.log[-1]["loss_generator"])
+
+
+def test_vbn_generator_reference_is_drawn_from_the_latent_distribution(mnist_subset):
+    """A conditional generator's reference batch holds real one-hot classes, not uniform noise."""
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    trainer = _trainer(generator="cgan", vbn=True, epochs=1, steps_per_epoch=2)
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    classes = np.asarray(trainer.generator.get_layer("reference_y").reference)
+    np.testing.assert_array_equal(classes.sum(axis=1), 1.0)
+    assert set(np.unique(classes)) == {0.0, 1.0}
+    z = np.asarray(trainer.generator.get_layer("reference_z").reference)
+    assert z.min() >= 0.0 and z.max() <= 1.0 and z.std() > 0.2
+
+
+def test_get_and_set_weights_round_trip_the_whole_state(mnist_subset):
+    x_lab, y_lab, x_unl, x_test, y_test = mnist_subset
+    trainer = _trainer(epochs=2, steps_per_epoch=3)
+    trainer.fit(x_lab, y_lab, x_unl, epochs=1, verbose=0)
+    saved = trainer.get_weights()
+    error = trainer.evaluate(x_test, y_test)
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)  # epoch 2 moves every array
+    assert not np.array_equal(trainer.get_weights()[0], saved[0])
+    trainer.set_weights(saved)
+    for got, want in zip(trainer.get_weights(), saved):
+        np.testing.assert_array_equal(got, want)
+    assert trainer.evaluate(x_test, y_test) == error  # the models were synced
+    with pytest.raises(ValueError, match="arrays"):
+        trainer.set_weights(saved[:-1])
+
+
+def test_a_second_fit_with_other_data_sizes_is_refused(mnist_subset):
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    trainer = _trainer(epochs=2)
+    trainer.fit(x_lab, y_lab, x_unl[:500], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="set up for 10 steps per epoch"):
+        trainer.fit(x_lab, y_lab, x_unl, verbose=0)
