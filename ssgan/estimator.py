@@ -102,7 +102,8 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
 
     image_shape_ : tuple of int
         Shape of one example as the networks see it: `image_shape` (with a channel axis) for
-        "conv", ``(n_features_in_,)`` for "mlp" unless `image_shape` was given.
+        an architecture on images ("conv"), ``(n_features_in_,)`` for one on flat rows ("mlp")
+        unless `image_shape` was given.
 
     config_ : ssgan.config.TrainingConfig
         The training configuration used, with every derived setting resolved (the seed, steps
@@ -238,24 +239,27 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         get_objective(self.generator)
 
     def _resolve_image_shape(self, n_features):
+        from ssgan.models import get_architecture
+
+        takes_images = get_architecture(self.architecture).layout == "image"
         if self.image_shape is None:
-            if self.architecture == "conv":
+            if takes_images:
                 raise ValueError(
-                    "architecture='conv' needs image_shape=(height, width[, channels]) to "
-                    f"reshape the {n_features} features of each row into an image."
+                    f"architecture={self.architecture!r} needs image_shape=(height, width[, "
+                    f"channels]) to reshape the {n_features} features of each row into an image."
                 )
             return (n_features,)
         shape = tuple(self.image_shape)
         if not shape or not all(isinstance(d, Integral) and d > 0 for d in shape):
             raise ValueError(f"image_shape must be a tuple of positive ints, got {shape!r}.")
         shape = tuple(int(d) for d in shape)
-        if self.architecture == "conv":
+        if takes_images:
             if len(shape) == 2:
                 shape = shape + (1,)
             if len(shape) != 3:
                 raise ValueError(
                     f"image_shape must be (height, width) or (height, width, channels) for "
-                    f"architecture='conv', got {shape!r}."
+                    f"architecture={self.architecture!r}, got {shape!r}."
                 )
         if math.prod(shape) != n_features:
             raise ValueError(

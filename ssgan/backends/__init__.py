@@ -23,10 +23,8 @@ import os
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
-# XLA's own (Triton) GEMM kernels: their autotuning made the first compilation of the MLP step
-# take 51 s on an H200, and one of 5 vectorized runs over 80 s; with cuBLAS alone it took 5 s,
-# one run stepped 5 % slower (0.62 against 0.59 ms) and 5 runs side by side 2.2 times faster
-# per run (benchmarks/SPEED.md).
+# XLA's own (Triton) GEMM kernels autotune for tens of seconds per compilation, and cuBLAS
+# suits the vectorized runs' batched products better (benchmarks/SPEED.md, change 10).
 _CUBLAS_GEMM_FLAG = "--xla_gpu_enable_triton_gemm=false"
 
 
