@@ -1,5 +1,6 @@
 """The command line of the benchmark suite, `python benchmarks/run_all.py`: its flags, and a `main`
-made of phases (check the flags, report only, dry run, set up, train the units, finish).
+made of phases (check the flags, report only, dry run, set up with the estimate of the plan's
+time, train the units, finish); a stop (Ctrl-C, SIGTERM) in any phase ends with one line.
 
 The backend is chosen before Keras is first imported (the flags' choices come from the
 registries, which import it).
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from ssgan.util import ArgumentParser
 
+from benchmarks import estimate
 from benchmarks import plan as planning
 from benchmarks import records as recs
 from benchmarks import report
@@ -25,6 +27,7 @@ from benchmarks import schedule
 HERE = Path(__file__).resolve().parent
 TOOL = "run_all"
 EXIT_INTERRUPTED = 130
+EXIT_DECLINED = 1  # a long plan the user chose not to start
 
 
 # ------------------------------------------------------------------------------------ flags
@@ -113,6 +116,9 @@ def _add_run_flags(add):
         "continues an interrupted run mid-way instead of restarting it")
     add("--dataset", default="mnist", help="data set (the paper's figures are MNIST's)")
     add("--data-dir", default=None, help="data folder (else $SSGAN_DATA_DIR, then the cache)")
+    add("--yes", action="store_true",
+        help=f"start a plan estimated to run past {estimate.CONFIRM_HOURS:g} hours without asking "
+        "(without a terminal such a plan otherwise stops with an error)")
     add("--dry-run", action="store_true", help="print the plan and exit")
     add("--report-only", action="store_true",
         help="rewrite REPORT.md, the curves and the sample copies of --out from its "
@@ -182,11 +188,13 @@ def parse(parser, argv, started):
 
 def choose_backend():
     """Before Keras is imported: cuBLAS GEMMs on GPUs (`ssgan.backends.prefer_cublas_gemm`, before
-    JAX starts) and the Keras backend (`runner.choose_backend`); returns the note on it."""
+    JAX starts) and the Keras backend (`ssgan.backends.choose_backend`: JAX when it sees a GPU,
+    as `ssgan.fit`); returns the note on it."""
+    from ssgan.backends import choose_backend as choose
     from ssgan.backends import prefer_cublas_gemm
 
     prefer_cublas_gemm()
-    choice = runner.choose_backend()
+    choice = choose()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return choice
 
@@ -271,9 +279,18 @@ def suite_document(inv, environment, keras_version):
     }
 
 
-def set_up(parser, inv, backend_choice):
-    """The backend, the records, the data and the evaluator: a `Suite`, the runs to train, the
-    data (None with nothing to train) and the training context."""
+@dataclasses.dataclass
+class Stage:
+    """Where an invocation is, for the line a stop (Ctrl-C, SIGTERM) ends it with."""
+
+    phase: str = "setting up"
+    suite: "Suite | None" = None
+
+
+def set_up(parser, inv, backend_choice, stage):
+    """The backend, the records, the data, the estimate and the evaluator: a `Suite`, the runs to
+    train, the data (None with nothing to train) and the training context; None when the user
+    declines a long plan."""
     import keras
 
     from ssgan.backends import get_backend
@@ -286,22 +303,41 @@ def set_up(parser, inv, backend_choice):
           + (f"; JAX compilation cache {notes['jax_compilation_cache']}"
              if "jax_compilation_cache" in notes else ""), flush=True)
     records = recs.load_records(inv.out) if args.resume else {}
-    inv.out.mkdir(parents=True, exist_ok=True)
     todo, unavailable = to_train(inv.plan, records)
     print_plan(inv, records, todo, unavailable)
+    stage.phase = "loading the data"
+    data = load_data(parser, args, inv.settings) if todo else None
+    if todo and not estimate_and_confirm(parser, inv, todo, data, device, stage):
+        return None
+    inv.out.mkdir(parents=True, exist_ok=True)
     environment = {"backend": backend, "backend_choice": backend_choice, "device": device,
                    **notes}
     document = suite_document(inv, environment, keras.__version__)
-    data = load_data(parser, args, inv.settings) if todo else None
     document["test_images"] = len(data.x_test) if data else inv.settings["test_size"] or 10000
     evaluator = runner.Evaluator(args.classifier, args.dataset, args.classifier_cache,
                                  args.data_dir, args.quick)
     if todo:  # before the first run, so that its wall time does not include it
+        stage.phase = "preparing the evaluation classifier"
         evaluator.prepare()
-    suite = Suite(inv.out, document, records,
-                  inv.plan + recs.recorded_runs(records, inv.plan), evaluator)
+    suite = stage.suite = Suite(inv.out, document, records,
+                                inv.plan + recs.recorded_runs(records, inv.plan), evaluator)
     context = runner.Context(backend, device, args.checkpoint, args.verbose)
     return suite, todo, data, context
+
+
+def estimate_and_confirm(parser, inv, todo, data, device, stage):
+    """Print the plan's estimated wall time (`benchmarks.estimate`); whether to go on."""
+    stage.phase = "timing the first configuration"
+    try:
+        measured = estimate.probe(todo[0], data)
+    except Exception as exc:  # the estimate is advice: the runs report their own errors
+        print(f"Estimate: unavailable ({type(exc).__name__}: {exc})", flush=True)
+        return True
+    print(estimate.estimate_line(measured, todo, device), flush=True)
+    if estimate.confirm(estimate.plan_seconds(measured, todo), inv.args.yes, parser.fail):
+        return True
+    print("Not started: nothing was trained.", flush=True)
+    return False
 
 
 def load_data(parser, args, settings):
@@ -375,6 +411,34 @@ def finish(inv, suite):
     return 0
 
 
+def stopped(stage):
+    """A stop (Ctrl-C, SIGTERM) outside a run: keep what is recorded, say so in one line."""
+    suite, kept = stage.suite, "nothing was trained"
+    if suite is not None and suite.records:
+        try:
+            suite.save()
+            kept = f"what was done is in {suite.out} (REPORT.md); --resume continues"
+        except (Exception, KeyboardInterrupt):  # results.json is rewritten after every run
+            kept = (f"the runs recorded are in {suite.out / 'results.json'}; --report-only "
+                    "rewrites REPORT.md")
+    print(f"Interrupted while {stage.phase}: {kept}.", flush=True)
+    return EXIT_INTERRUPTED
+
+
+def run_suite(parser, inv, backend_choice, stage):
+    """Set up, train the units, finish; returns the exit code."""
+    started = set_up(parser, inv, backend_choice, stage)
+    if started is None:
+        return EXIT_DECLINED
+    suite, todo, data, context = started
+    stage.phase = "training"
+    code = train_units(inv, suite, todo, data, context)
+    if code is not None:
+        return code
+    stage.phase = "writing the report"
+    return finish(inv, suite)
+
+
 def main(argv=None):
     started = time.perf_counter()
     backend_choice = choose_backend()
@@ -387,7 +451,9 @@ def main(argv=None):
     if (inv.out / "results.json").exists() and not inv.args.resume:
         parser.fail(f"{inv.out} already holds a suite; pass --resume to continue it, or choose "
                     "another --out / --name.")
+    stage = Stage()
     with runner.sigterm_interrupts():
-        suite, todo, data, context = set_up(parser, inv, backend_choice)
-        code = train_units(inv, suite, todo, data, context)
-        return finish(inv, suite) if code is None else code
+        try:
+            return run_suite(parser, inv, backend_choice, stage)
+        except KeyboardInterrupt:
+            return stopped(stage)

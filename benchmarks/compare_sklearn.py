@@ -17,7 +17,6 @@ import numpy as np
 from ssgan.util import ArgumentParser
 from ssgan.util import write_json
 
-HERE = Path(__file__).resolve().parent
 
 
 def build_parser():
@@ -35,7 +34,7 @@ def build_parser():
     add("--labeled", type=int, default=100,
         help="number of labeled training images, class-balanced (a multiple of 10)")
     add("--out", default=None, help="JSON file to write (default "
-        "benchmarks/results/compare_sklearn[-quick].json)")
+        "results/compare_sklearn[-quick].json under the current directory)")
     add("--quick", action="store_true",
         help="a 3000-image pool, 2000 test images and 10 epochs: a minute or two on a CPU")
     add("--pool", type=int, default=None,
@@ -160,7 +159,7 @@ def main(argv=None):
         "results": results,
     }
     out = Path(args.out) if args.out else (
-        HERE / "results" / f"compare_sklearn{'-quick' if args.quick else ''}.json"
+        Path.cwd() / "results" / f"compare_sklearn{'-quick' if args.quick else ''}.json"
     )
     write_json(out, report)
     print(f"\nWrote {out}")

@@ -1,5 +1,6 @@
-"""Training the runs of a plan: the backend, the data, the evaluation classifier, the timing and
-ETA, one run or several side by side, and what a stop (Ctrl-C, SIGTERM) leaves behind.
+"""Training the runs of a plan: the backend's compilation settings, the data, the evaluation
+classifier, the timing and ETA, one run or several side by side, and what a stop (Ctrl-C,
+SIGTERM) leaves behind.
 
 Keras is imported inside the functions: the command line picks the backend first.
 """
@@ -23,23 +24,6 @@ from benchmarks.schedule import Timing
 from benchmarks.schedule import group_label
 
 # ------------------------------------------------------------------------- backend, device
-
-
-def choose_backend():
-    """Use JAX when KERAS_BACKEND is unset and JAX sees a GPU; returns a note on the choice.
-
-    Must run before Keras is imported."""
-    if os.environ.get("KERAS_BACKEND"):
-        return f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} (from the environment)"
-    try:
-        import jax
-
-        if any(d.platform in ("gpu", "cuda", "rocm") for d in jax.devices()):
-            os.environ["KERAS_BACKEND"] = "jax"
-            return "KERAS_BACKEND=jax (JAX sees a GPU)"
-    except Exception as exc:  # no JAX, or a broken GPU plug-in: keep the default backend
-        return f"Keras' default backend (JAX unavailable: {type(exc).__name__})"
-    return "Keras' default backend (no GPU visible to JAX)"
 
 
 def configure_compilation(backend, compile_cache):
@@ -82,10 +66,10 @@ class Data:
     """The data set, loaded and scaled once for the whole suite."""
 
     def __init__(self, dataset, data_dir, architecture, test_size):
-        from ssgan.data import DATASETS, load_dataset, scale_images
+        from ssgan.data import dataset_info, load_dataset, scale_images
         from ssgan.models import get_architecture
 
-        self.info = DATASETS[dataset]
+        self.info = dataset_info(dataset, data_dir)
         (x_train, self.y_train), (x_test, y_test) = load_dataset(dataset, data_dir=data_dir)
         layout = get_architecture(architecture).layout
         self.x_train = scale_images(x_train, layout)

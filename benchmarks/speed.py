@@ -20,7 +20,6 @@ from pathlib import Path
 from ssgan.util import ArgumentParser
 from ssgan.util import write_json
 
-HERE = Path(__file__).resolve().parent
 EPOCH_EXAMPLES = 60000  # one pass over the MNIST training set
 BACKENDS = {  # name → (environment, arguments) of its process
     "tensorflow": ({"KERAS_BACKEND": "tensorflow"}, ["--jit-compile", "off"]),
@@ -80,7 +79,9 @@ def build_parser():
         help="TensorFlow: XLA-compile the step (TrainingConfig.jit_compile; auto = on a GPU only)")
     add("--matmul-precision", default="highest", choices=("highest", "high", "default"),
         help="JAX matmul precision ('default' allows TF32 on GPUs)")
-    add("--out", default=None, help="JSON of the results (default benchmarks/results/speed.json)")
+    add("--out", default=None, help="JSON of the results (default results/speed.json under the "
+        "current directory, never the source tree; the committed measurements are in "
+        "benchmarks/results/)")
     add("--data-dir", default=None, help="MNIST folder (else $SSGAN_DATA_DIR, then the cache)")
     add("--no-table", action="store_true", help=argparse.SUPPRESS)  # --backends' children
     return parser
@@ -117,12 +118,11 @@ def mlp_step_flops(input_dim=784, d_hidden=(1000, 500, 250, 250, 250), n_classes
 
 
 def counted_step_flops(model, batch):
-    """`mlp_step_flops` of one step of architecture `model` when it is the paper's MLP pair (the
-    pair of `ssgan.models.mlp`, at its default widths); None for the others."""
+    """`mlp_step_flops` of one step of architecture `model` when it is the paper's MLP pair
+    (`mlp`, the pair of `ssgan.models.mlp`, at its default widths); None for the others."""
     from ssgan.models import get_architecture
-    from ssgan.models import mlp
 
-    if get_architecture(model).discriminator is not mlp.discriminator:
+    if get_architecture(model).name != "mlp":
         return None
     return mlp_step_flops(batch=batch)["step"]
 
@@ -458,7 +458,7 @@ def main(argv=None):
     unknown = [m for m in args.models if m not in known]
     if unknown:
         parser.fail(f"unknown models {unknown}: expected {', '.join(known)}")
-    out = Path(args.out) if args.out else HERE / "results" / "speed.json"
+    out = Path(args.out) if args.out else Path.cwd() / "results" / "speed.json"
     document = run_backends(parser, args, argv) if args.backends else run_here(args, out)
     write_json(out, document)
     if not args.no_table:

@@ -1,33 +1,42 @@
 """Datasets for semi-supervised GAN training: verified loading, labeled/unlabeled splits, scaling.
 
-MNIST and Fashion-MNIST are read from local IDX files (downloaded into the user cache when
-absent) and verified against known SHA-256 sums; SVHN and CIFAR-10 come from TensorFlow
-Datasets. Only NumPy and the standard library are imported at module import time.
+A dataset is named (`DATASETS`: MNIST and Fashion-MNIST from verified IDX files, downloaded into
+the user cache when absent; SVHN and CIFAR-10 from TensorFlow Datasets), `"tfds:NAME"` (any image
+classification set of tensorflow-datasets) or the path of a `.npz` file with `x_train`, `y_train`,
+`x_test` and `y_test`. `dataset_info` checks a name and describes the set without loading it or
+importing TensorFlow (except for `tfds:`). Only NumPy and the standard library are imported at
+module import time.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import gzip
 import hashlib
 import http.client
 import math
 import os
-import tempfile
 import urllib.request
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ssgan.util import atomic_path
+from ssgan.util import cache_dir
+
 __all__ = [
     "DATASETS",
     "CorruptDataError",
     "DataError",
+    "DataWarning",
     "DatasetInfo",
     "DatasetNotFoundError",
     "SemiSupervisedSplit",
+    "dataset_info",
     "load_dataset",
     "read_idx",
     "scale_images",
@@ -50,9 +59,14 @@ class CorruptDataError(DataError):
     """A dataset file is unreadable, truncated, malformed or fails its checksum."""
 
 
+class DataWarning(UserWarning):
+    """A folder searched for a data set was skipped: its files failed their checks."""
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What the models need to know about a dataset; `source` is "idx" or "tfds"."""
+    """What the models need to know about a dataset. `name` is what `load_dataset` takes (a
+    .npz file's absolute path); `source` is "idx", "tfds" or "npz"."""
 
     name: str
     n_classes: int
@@ -143,48 +157,145 @@ def _decode_idx(raw, where, compressed, expected_sha256, magic):
     if expected_sha256 is not None:
         digest = hashlib.sha256(raw).hexdigest()
         if digest != expected_sha256:
+            other = next((f" (it is {name}'s {stem})" for name, sums in _SHA256.items()
+                          for stem, known in sums.items() if known == digest), "")
             raise CorruptDataError(
-                f"{where}: checksum mismatch: expected SHA-256 {expected_sha256} of the uncompressed data, got {digest}."
+                f"{where}: checksum mismatch{other}: expected SHA-256 {expected_sha256} of the "
+                f"uncompressed data, got {digest}."
             )
     return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(shape)
 
 
 def load_dataset(name="mnist", data_dir=None, download=True):
-    """Return `(x_train, y_train), (x_test, y_test)` like `keras.datasets`: uint8 images, int64 labels.
+    """Return `(x_train, y_train), (x_test, y_test)` like `keras.datasets`: images, int64 labels.
 
-    IDX sets give images of shape (N, 28, 28), TFDS sets (N, H, W, C). The arrays are cached
-    in-process and returned READ-ONLY; call `.copy()` before modifying them in place.
-    IDX files are looked up in `data_dir`, then $SSGAN_DATA_DIR (each as `D/<name>/`, then `D`),
-    then the user cache `$XDG_CACHE_HOME/ssgan/<name>` (default ~/.cache), then system copies;
-    when none holds all four files and `download` is true they are downloaded into the cache.
+    `name`: a key of `DATASETS`, `"tfds:NAME"` or the path of a `.npz` file (see `dataset_info`).
+    Images are uint8 of shape (N, H, W) (IDX sets, grayscale .npz) or (N, H, W, C); a .npz
+    file's float images come as float32 in [0, 1]. The arrays are cached in-process and returned
+    READ-ONLY; call `.copy()` before modifying them in place. IDX files are read from `data_dir`
+    alone when it is given (as `D/<name>/` or `D`: a folder without valid files is an error);
+    otherwise from the first of $SSGAN_DATA_DIR (the same way), the user cache
+    `$XDG_CACHE_HOME/ssgan/<name>` and system copies that holds valid files (a folder whose
+    files fail their checks is skipped with a `DataWarning`), else downloaded into the cache
+    when `download` is true.
     """
-    if name not in DATASETS:
-        raise ValueError(f"Unknown dataset {name!r}; known datasets are {sorted(DATASETS)}.")
-    if DATASETS[name].source == "tfds":
-        tfds_dir = data_dir if data_dir is not None else os.environ.get(ENV_VAR) or None
-        return _load_tfds(name, None if tfds_dir is None else str(tfds_dir), bool(download))
-    candidates = _candidate_dirs(name, data_dir)
-    for directory in candidates:
-        if _find_idx_files(directory) is not None:
-            return _load_idx(name, directory.resolve())
-    cache = _cache_dir(name)
-    failures = None
-    if download:
-        failures = _download(name, cache)
-        if not failures:
-            return _load_idx(name, cache.resolve())
-    raise DatasetNotFoundError(_not_found_message(name, candidates, cache, failures))
+    from ssgan import data_sources as sources
+
+    kind, key = _parse_name(name)
+    if kind == "npz":
+        path = Path(key).resolve()
+        if not path.is_file():
+            raise DatasetNotFoundError(f"Dataset file {path} does not exist.")
+        stat = path.stat()
+        return sources.load_npz(str(path), stat.st_mtime_ns, stat.st_size)
+    if kind == "tfds":
+        tfds_dir = sources.tfds_dir(key, data_dir)
+        info, splits = sources.tfds_info(key, tfds_dir, bool(download))
+        return sources.load_tfds(key, tfds_dir, bool(download), splits, info.image_shape)
+    if DATASETS[key].source == "tfds":
+        return sources.load_tfds(key, sources.tfds_dir(key, data_dir), bool(download))
+    if data_dir is not None:
+        return _load_idx(key, _explicit_idx_dir(key, data_dir))
+    return _search_idx(key, bool(download))
 
 
-def _candidate_dirs(name, data_dir):
-    roots = [Path(d).expanduser() for d in (data_dir, os.environ.get(ENV_VAR)) if d]
-    dirs = [d for root in roots for d in (root / name, root)]
+def dataset_info(name="mnist", data_dir=None, download=True):
+    """The `DatasetInfo` of `name` without loading the data (no TensorFlow import but for
+    `tfds:`): a one-line `DataError` for an unknown name (with a "did you mean"), an explicit
+    `data_dir` without the files, IDX files that are nowhere with `download` off, or a `.npz`
+    file that is missing or malformed (only its headers and labels are read)."""
+    from ssgan import data_sources as sources
+
+    kind, key = _parse_name(name)
+    if kind == "npz":
+        return sources.npz_info(Path(key).resolve())
+    if kind == "tfds":
+        return sources.tfds_info(key, sources.tfds_dir(key, data_dir), bool(download))[0]
+    info = DATASETS[key]
+    if info.source == "idx" and data_dir is not None:
+        _explicit_idx_dir(key, data_dir)
+    elif info.source == "idx" and not download:
+        searched = _candidate_dirs(key)
+        if not any(_find_idx_files(d) is not None for d in searched):
+            raise DatasetNotFoundError(
+                f"Dataset {key!r} not found in {', '.join(map(str, searched))} and downloading is "
+                f"off: set {ENV_VAR} (or pass a data folder) to the folder holding its four files.")
+    return info
+
+
+def _parse_name(name):
+    """("npz", path), ("tfds", tfds name) or ("named", key of DATASETS); DataError otherwise."""
+    text = os.fspath(name) if isinstance(name, (str, os.PathLike)) else None
+    if not text:
+        raise DataError(f"A dataset is a name, 'tfds:NAME' or a .npz path, got {name!r}.")
+    if text.lower().endswith(".npz"):
+        return "npz", str(Path(text).expanduser())
+    if text.startswith("tfds:"):
+        if not text[5:]:
+            raise DataError("'tfds:' needs a tensorflow-datasets name, e.g. tfds:cifar10.")
+        return "tfds", text[5:]
+    if text in DATASETS:
+        return "named", text
+    close = difflib.get_close_matches(text, DATASETS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    extra = " (a data file must be a .npz)" if Path(text).expanduser().is_file() else ""
+    raise DataError(f"Unknown dataset {text!r}{hint}{extra}; known datasets are "
+                    f"{', '.join(sorted(DATASETS))}, 'tfds:NAME' (a tensorflow-datasets image "
+                    "classification set) or the path of a .npz file.")
+
+
+# --- IDX files: lookup, verification, download ---------------------------------------------
+
+
+def _candidate_dirs(name):
+    """The folders searched when no data_dir is given, in order."""
+    root = os.environ.get(ENV_VAR)
+    dirs = [Path(root).expanduser() / name, Path(root).expanduser()] if root else []
     return list(dict.fromkeys([*dirs, _cache_dir(name), *_SYSTEM_DIRS.get(name, ())]))
 
 
 def _cache_dir(name):
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "ssgan" / name
+    """The user cache of data set `name`, where downloads go."""
+    return cache_dir(name)
+
+
+def _explicit_idx_dir(name, data_dir):
+    """The folder of an explicit `data_dir` (`D/<name>` or `D`) that holds the four files."""
+    root = Path(data_dir).expanduser()
+    where = f"Dataset {name!r}: data_dir {root}"
+    if not root.exists():
+        raise DatasetNotFoundError(f"{where} does not exist.")
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"{where} is a file, not a folder.")
+    for directory in (root / name, root):
+        if _find_idx_files(directory) is not None:
+            return directory.resolve()
+    missing = [s for s in _IDX_FILES if not any((root / f).is_file() for f in (s, f"{s}.gz"))]
+    raise DatasetNotFoundError(
+        f"{where} holds neither in {root / name} nor in itself all four files "
+        f"({', '.join(f'{s}[.gz]' for s in _IDX_FILES)}; missing in {root}: {', '.join(missing)}); "
+        f"without data_dir, {ENV_VAR} and the cache are searched.")
+
+
+def _search_idx(name, download):
+    """Load from the first candidate folder with valid files (warning about the others), else
+    download into the cache."""
+    candidates, skipped = _candidate_dirs(name), []
+    for directory in candidates:
+        if _find_idx_files(directory) is None:
+            continue
+        try:
+            return _load_idx(name, directory.resolve())
+        except CorruptDataError as exc:
+            warnings.warn(f"ssgan.data: skipping {directory} for {name!r}: {exc}", DataWarning,
+                          stacklevel=3)
+            skipped.append(directory)
+    cache, failures = _cache_dir(name), None
+    if download:
+        failures = _download(name, cache)
+        if not failures:
+            return _load_idx(name, cache.resolve())
+    raise DatasetNotFoundError(_not_found_message(name, candidates, skipped, cache, failures))
 
 
 def _find_idx_files(directory):
@@ -200,10 +311,12 @@ def _find_idx_files(directory):
 
 @functools.lru_cache(maxsize=4)
 def _load_idx(name, directory):
-    arrays = {
-        stem: read_idx(path, _SHA256[name][stem], magic=_IDX_FILES[stem])
-        for stem, path in _find_idx_files(directory).items()
-    }
+    files = _find_idx_files(directory)
+    if files is None:
+        raise DatasetNotFoundError(f"Dataset {name!r}: {directory} no longer holds its four files.")
+    # The label files first: a folder of another data set fails on its smallest file.
+    order = sorted(files, key=lambda stem: files[stem].stat().st_size)
+    arrays = {stem: read_idx(files[stem], _SHA256[name][stem], magic=_IDX_FILES[stem]) for stem in order}
     splits = []
     for prefix in ("train", "t10k"):
         x, y = arrays[f"{prefix}-images-idx3-ubyte"], arrays[f"{prefix}-labels-idx1-ubyte"]
@@ -213,28 +326,33 @@ def _load_idx(name, directory):
     return tuple(splits)
 
 
+def _cached_file_is_valid(name, cache, stem):
+    """Whether the cache holds a valid copy of `stem`; an invalid one is removed (re-downloaded)."""
+    for path in (cache / stem, cache / f"{stem}.gz"):
+        if path.is_file():
+            try:
+                read_idx(path, _SHA256[name][stem], magic=_IDX_FILES[stem])
+                return True
+            except (OSError, CorruptDataError):
+                path.unlink()
+    return False
+
+
 def _download(name, cache):
     """Fetch the missing .gz files into `cache`, verifying each before an atomic rename; return failures."""
     failures = []
     for stem in _IDX_FILES:
-        fname = f"{stem}.gz"
-        if (cache / fname).is_file() or (cache / stem).is_file():
+        if _cached_file_is_valid(name, cache, stem):
             continue
+        fname = f"{stem}.gz"
         for mirror in _MIRRORS[name]:
             url = mirror + fname
             try:
                 with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
                     payload = response.read()
                 _decode_idx(payload, url, True, _SHA256[name][stem], _IDX_FILES[stem])
-                cache.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{fname}.", suffix=".part")
-                try:
-                    with os.fdopen(fd, "wb") as out:
-                        out.write(payload)
-                    os.replace(tmp, cache / fname)
-                except BaseException:
-                    os.unlink(tmp)
-                    raise
+                with atomic_path(cache / fname) as tmp:
+                    Path(tmp).write_bytes(payload)
                 break
             except (OSError, http.client.HTTPException, CorruptDataError) as exc:
                 failures.append(f"{url}: {exc}")
@@ -243,48 +361,19 @@ def _download(name, cache):
     return []
 
 
-def _not_found_message(name, searched, cache, failures):
-    """Explain where the files were looked for and how to point at them; `failures` is None without download."""
+def _not_found_message(name, searched, skipped, cache, failures):
+    """One line: where the files were looked for, what was skipped, why downloading did not help."""
     files = ", ".join(f"{stem}[.gz]" for stem in _IDX_FILES)
-    lines = [f"Dataset {name!r} not found: no directory holds all four files ({files}). Searched:"]
-    lines += [f"  {d}" for d in searched]
+    message = (f"Dataset {name!r} not found: no folder holds valid copies of its four files "
+               f"({files}); searched {', '.join(map(str, searched)) or 'nothing'}")
+    if skipped:
+        message += f" (skipped as corrupt or of another data set: {', '.join(map(str, skipped))})"
     if failures is not None:
-        lines.append(f"Downloading into {cache} failed:")
-        lines += [f"  {failure}" for failure in failures]
+        message += f"; downloading into {cache} failed: {'; '.join(failures)}"
     else:
-        lines.append(f"Downloading is disabled (download=False); mirrors: {', '.join(_MIRRORS[name])}.")
-    lines.append(
-        f"To use a local copy, pass data_dir=... to load_dataset or set the {ENV_VAR} environment "
-        f"variable to the folder holding the files (or to its parent with a {name!r} subfolder)."
-    )
-    return "\n".join(lines)
-
-
-@functools.lru_cache(maxsize=2)
-def _load_tfds(name, data_dir, download):
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as exc:
-        raise DatasetNotFoundError(
-            f"Dataset {name!r} is loaded through tensorflow-datasets, which is not installed ({exc}). "
-            "Install it with `pip install tensorflow-datasets`."
-        ) from exc
-    try:
-        splits = tfds.as_numpy(
-            tfds.load(name, split=["train", "test"], batch_size=-1, as_supervised=True,
-                      data_dir=data_dir, download=download)
-        )
-    except Exception as exc:  # tfds raises many unrelated types (network, filesystem, TF, assertion).
-        where = data_dir or "the tensorflow-datasets default directory (~/tensorflow_datasets)"
-        raise DatasetNotFoundError(
-            f"Could not load dataset {name!r} with tensorflow-datasets from {where} "
-            f"(download={download}): {type(exc).__name__}: {exc}. Prepare it once with internet access, "
-            f"then pass data_dir=... or set {ENV_VAR} to that directory."
-        ) from exc
-    return tuple(
-        (_read_only(np.asarray(x, dtype=np.uint8)), _read_only(np.asarray(y, dtype=np.int64)))
-        for x, y in splits
-    )
+        message += f"; downloading is disabled (download=False; mirrors: {', '.join(_MIRRORS[name])})"
+    return (message + f". To use a local copy, pass data_dir=... to load_dataset or set {ENV_VAR} "
+            f"to the folder holding the files (or to its parent with a {name!r} subfolder).")
 
 
 def _read_only(array):
@@ -344,15 +433,23 @@ def semi_supervised_split(y, n_labeled, *, seed=0, unlabeled="all", n_classes=No
 
 
 def scale_images(x, layout="flat"):
-    """Scale uint8 images to float32 in [0, 1]: "flat" gives (N, H*W*C), "image" gives (N, H, W, C)."""
+    """Images as float32 in [0, 1]: "flat" gives (N, H*W*C), "image" gives (N, H, W, C).
+
+    `x`: (N, H, W) or (N, H, W, C) of uint8 pixels (divided by 255) or of floats already in [0, 1]
+    (a .npz data set's float images), any H, W and C.
+    """
     if layout not in ("flat", "image"):
         raise ValueError(f"layout must be 'flat' or 'image', got {layout!r}.")
     x = np.asarray(x)
-    if x.dtype != np.uint8:
-        raise ValueError(f"x must hold uint8 pixel values in [0, 255], got dtype {x.dtype}.")
     if x.ndim not in (3, 4):
         raise ValueError(f"x must have shape (N, H, W) or (N, H, W, C), got shape {x.shape}.")
-    x = x.astype(np.float32) / np.float32(255)
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / np.float32(255)
+    elif x.dtype.kind == "f" and (x.size == 0 or (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1)):
+        x = x.astype(np.float32)
+    else:
+        raise ValueError(f"x must hold uint8 pixel values in [0, 255] or floats in [0, 1], got dtype {x.dtype}"
+                         + (f" with values from {x.min()} to {x.max()}." if x.size and x.dtype.kind in "fiub" else "."))
     if layout == "flat":
         return x.reshape(len(x), -1)
     return x if x.ndim == 4 else x[..., np.newaxis]

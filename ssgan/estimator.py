@@ -14,10 +14,10 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.base import ClassifierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 
 from ssgan.estimator_parameters import CONFIG_PARAMETERS
-from ssgan.estimator_parameters import constraints
+from ssgan.estimator_parameters import SKLEARN_VALIDATES
+from ssgan.estimator_parameters import parameter_constraints
 from ssgan.estimator_parameters import default as _default
 from ssgan.estimator_parameters import parameter_docs
 from ssgan.estimator_parameters import rows_parameter
@@ -162,12 +162,11 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
     >>> accuracy = clf.score(X, y)                      # about 0.96 against all true labels
     """
 
-    _parameter_constraints: dict = {
-        **{name: constraints(field) for name, field in CONFIG_PARAMETERS.items()},
+    _parameter_constraints: dict = parameter_constraints(lambda Interval: {
         "image_shape": [tuple, list, None],
         "random_state": ["random_state"],
         "verbose": [Interval(Integral, 0, 2, closed="both"), "boolean"],
-    }
+    })
 
     def __init__(
         self,
@@ -325,7 +324,8 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         self : SSGANClassifier
             The fitted estimator.
         """
-        self._validate_params()
+        if SKLEARN_VALIDATES:
+            self._validate_params()
         self._check_names()
         vars(self).pop("_trainer", None)  # a failed refit leaves the estimator unfitted
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, reset=True)
@@ -372,10 +372,15 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _scale(X, data_min, data_max):
-        """Min-max scale X into [0, 1] (clipped) as float32; constant features map to 0."""
-        span = data_max - data_min
-        span = np.where(span > 0, span, 1.0).astype(X.dtype)
-        scaled = (X - data_min) / span
+        """Min-max scale X into [0, 1] (clipped) as float32; constant features map to 0.
+
+        Halves are subtracted, not the values: max − min of finite float64 values can overflow
+        (±1e308), their halves' difference cannot, so finite X always scales to finite values.
+        """
+        half = np.float64(0.5)
+        span = data_max * half - data_min * half
+        span = np.where(span > 0, span, 1.0)
+        scaled = (X * half - data_min * half) / span
         return np.clip(scaled, 0.0, 1.0, out=scaled).astype(np.float32, copy=False)
 
     # ----------------------------------------------------------------------------- predict
@@ -457,7 +462,8 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         seed = self._training_seed(random_state)
         samples = np.asarray(self._trainer.generate(int(n_samples), seed=seed), dtype=np.float64)
         samples = samples.reshape(int(n_samples), -1)
-        return self.data_min_ + samples * (self.data_max_ - self.data_min_)
+        half_span = self.data_max_ * 0.5 - self.data_min_ * 0.5  # as in `_scale`: no overflow
+        return self.data_min_ + samples * half_span + samples * half_span
 
     # ------------------------------------------------------------------------------ pickle
 

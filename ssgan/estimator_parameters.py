@@ -7,10 +7,14 @@ import textwrap
 from numbers import Integral
 from numbers import Real
 
-from sklearn.utils._param_validation import Interval
-from sklearn.utils._param_validation import StrOptions
-
 from ssgan import config as settings
+
+try:  # scikit-learn's parameter validation is private API; without it the settings validate
+    from sklearn.utils._param_validation import Interval
+    from sklearn.utils._param_validation import StrOptions
+except ImportError:  # pragma: no cover - depends on the scikit-learn release
+    Interval = StrOptions = None
+SKLEARN_VALIDATES = Interval is not None
 
 # The estimator's parameters that are `TrainingConfig` settings (all but the seed, which is
 # `random_state`): their defaults, constraints and documentation come from `ssgan.config`.
@@ -38,6 +42,14 @@ def rows_parameter(method):
         X : array-like of shape (n_samples, n_features)
             Rows, in the units of the X passed to `fit`.""")
     return method
+
+
+def parameter_constraints(own):
+    """`_parameter_constraints`: every setting's (`constraints`), then the estimator's `own`
+    (a function of `Interval`); empty without scikit-learn's validation."""
+    if not SKLEARN_VALIDATES:
+        return {}
+    return {**{name: constraints(f) for name, f in CONFIG_PARAMETERS.items()}, **own(Interval)}
 
 
 def constraints(field):

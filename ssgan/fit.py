@@ -1,22 +1,30 @@
 """`python -m ssgan.fit`: train the semi-supervised GAN on a data set and keep everything in a run
-directory (config, metrics log, models, sample grids, learning curve, checkpoint).
+directory (config, metrics log, models, sample grids, learning curve, checkpoint, summary).
 
 Besides the options of the data and the run directory, every `TrainingConfig` setting is an
 option (`--learning-rate`, `--vbn/--no-vbn`, ...), made from its declaration in `ssgan.config`;
-one left out takes the recipe's value, else the setting's default.
+one left out takes the recipe's value, else the setting's default. The arguments are checked, and
+the run directory taken, before the backend starts.
 """
 
 import argparse
 import json
 import os
 import sys
+import time
+from pathlib import Path
 
+from ssgan import __version__
 from ssgan import config as settings
 from ssgan.util import ArgumentParser
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
-PROG = "ssgan.fit"
+TOOL = "ssgan.fit"
+# The defaults of the options that are not settings (a setting's default is the recipe's).
+DEFAULTS = {"labeled": 100, "recipe": settings.DEFAULT_RECIPE, "dataset": "mnist",
+            "unlabeled": "all", "verbose": 1, "save_every": "auto", "plot_every": "auto",
+            "no_download": False, "generator_option": []}
 
 
 def _typed(kind, field):
@@ -46,6 +54,21 @@ def _ints(text):
     return values
 
 
+def _positive(text):
+    """A positive int (argparse `type`)."""
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text!r}")
+    return value
+
+
+def _every(text):
+    """A positive int or "auto" (argparse `type`)."""
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text if text == "auto" else int(text)
+    raise argparse.ArgumentTypeError(f"expected a positive int or 'auto', got {text!r}")
+
+
 def _add_setting(parser, field, choices=None):
     """The option of one `TrainingConfig` field (default None: the recipe's or the setting's)."""
     meta = field.metadata
@@ -55,59 +78,78 @@ def _add_setting(parser, field, choices=None):
     help_text = f"{meta['help']} (default: {shown})".replace("%", "%%")
     kind = meta["kind"]
     if kind == "bool":
-        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                            help=help_text)
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
     elif kind == "ints":
-        parser.add_argument(flag, type=_ints, default=None, metavar="N,N,...", help=help_text)
+        parser.add_argument(flag, type=_ints, metavar="N,N,...", help=help_text)
     else:
-        parser.add_argument(flag, type=_typed(kind, field), default=None,
-                            choices=choices or meta["choices"], help=help_text)
+        parser.add_argument(flag, type=_typed(kind, field), choices=choices or meta["choices"],
+                            help=help_text)
+
+
+def _program():
+    return "ssgan-fit" if os.path.basename(sys.argv[0]) == "ssgan-fit" else "python -m ssgan.fit"
+
+
+def _add_run_options(add):
+    """The options of the data and the run directory (every default None: `DEFAULTS`)."""
+    add("--version", action="version", version=f"ssgan {__version__}")
+    add("--labeled", type=_positive, help="number of labeled training examples, drawn "
+        "class-balanced (a multiple of the classes; default: 100)")
+    add("--recipe", choices=sorted(settings.RECIPES), help="settings measured to work together "
+        "(ssgan.config.RECIPES): 'fast' (the defaults: 16 epochs with VBN, minutes on a CPU) or "
+        "'full' (the paper's 300 epochs and generator, gentler generator optimizer: for a GPU); "
+        f"the options below override it (default: {settings.DEFAULT_RECIPE})")
+    add("--dataset", help="data set to train on: mnist, fashion_mnist, svhn_cropped, cifar10, "
+        "tfds:NAME (an image classification set of tensorflow-datasets) or a .npz file holding "
+        "x_train, y_train, x_test, y_test (default: mnist)")
+    add("--data-dir", help="folder holding the data set's files (default: $SSGAN_DATA_DIR, then "
+        "the cache)")
+    add("--no-download", action="store_true", default=None,
+        help="fail instead of downloading a data set that is not on disk")
+    add("--unlabeled", choices=("all", "rest"), help="unlabeled pool: the whole training set (as "
+        "in the paper) or the non-labeled rest (default: all)")
+    add("--out", help="run directory (default: runs/<dataset>-<labels>-<generator>-seed<seed>)")
+    add("--resume", action="store_true", help="continue the run in --out from its last "
+        "checkpoint; it may change --epochs (upwards), --verbose, --save-every, --plot-every, "
+        "--data-dir and --no-download, nothing else")
+    add("--save-every", type=_every, metavar="N|auto", help="write the models and the checkpoint "
+        "every N epochs and after the last; 'auto': when the training since the last write took "
+        "10 times the write (default: auto)")
+    add("--plot-every", type=_every, metavar="N|auto", help="draw the sample grids and the "
+        "learning curve every N epochs and after the last (default: auto)")
+    add("--verbose", type=int, choices=(0, 1, 2), help="0 silent, 1 a progress bar per epoch, "
+        "2 one line per epoch and the backend's own log lines (default: 1)")
+    add("--generator-option", action="append", metavar="KEY=VALUE",
+        help="an option of the generator objective, e.g. tie_codes_to_labels=true for infogan "
+        "(VALUE is read as JSON, else as a string); repeatable")
 
 
 def build_parser():
-    from ssgan.data import DATASETS
+    """The parser; building it imports no backend."""
     from ssgan.models import ARCHITECTURES
     from ssgan.objectives import OBJECTIVES
 
-    parser = ArgumentParser(
-        prog="python -m ssgan.fit", tool=PROG,
-        description="Train an Improved-GAN semi-supervised classifier (K+1-class discriminator "
-        "and a generator) and report its test accuracy.",
-    )
-    add = parser.add_argument
-    add("--labeled", type=int, default=100,
-        help="number of labeled training examples, drawn class-balanced (a multiple of the "
-        "classes; default: 100)")
-    add("--recipe", default=settings.DEFAULT_RECIPE, choices=sorted(settings.RECIPES),
-        help="settings measured to work together (ssgan.config.RECIPES): 'fast' (the defaults: "
-        "16 epochs with VBN, minutes on a CPU) or 'full' (the paper's 300 epochs and generator, "
-        "gentler generator optimizer: for a GPU); the options below override it (default: "
-        f"{settings.DEFAULT_RECIPE})")
-    add("--dataset", default="mnist", choices=sorted(DATASETS),
-        help="data set to train on (default: mnist)")
-    add("--data-dir", default=None,
-        help="folder holding the data set's files (default: $SSGAN_DATA_DIR, then the cache)")
-    add("--no-download", action="store_true",
-        help="fail instead of downloading a data set that is not on disk")
-    add("--unlabeled", default="all", choices=("all", "rest"),
-        help="unlabeled pool: the whole training set (as in the paper) or the non-labeled rest "
-        "(default: all)")
-    add("--out", default=None,
-        help="run directory (default: runs/<dataset>-<labels>-<generator>-seed<seed>)")
-    add("--resume", action="store_true",
-        help="continue the run in --out from its last checkpoint")
-    add("--verbose", type=int, default=1, choices=(0, 1, 2),
-        help="0 silent, 1 a progress bar per epoch, 2 one line per epoch (default: 1)")
-    add("--generator-option", action="append", default=[], metavar="KEY=VALUE",
-        help="an option of the generator objective, e.g. tie_codes_to_labels=true for infogan "
-        "(VALUE is read as JSON, else as a string); repeatable")
-    choices = {"architecture": sorted(ARCHITECTURES), "generator": sorted(OBJECTIVES)}
+    parser = ArgumentParser(prog=_program(), tool=TOOL, description="Train an Improved-GAN "
+                            "semi-supervised classifier (K+1-class discriminator and a "
+                            "generator) and report its test accuracy.")
+    _add_run_options(parser.add_argument)
+    choices = {"architecture": list(ARCHITECTURES), "generator": list(OBJECTIVES)}
     for group in settings.GROUPS:
         options = parser.add_argument_group(f"{group} settings")
         for field in settings.settings(group):
             if field.metadata["kind"] != "dict":  # generator_options: --generator-option
                 _add_setting(options, field, choices.get(field.name))
     return parser
+
+
+def given(args):
+    """The arguments given on the command line (the others are None), by name."""
+    return {k: v for k, v in vars(args).items() if v is not None and k not in ("resume", "out")}
+
+
+def effective(arguments):
+    """`arguments` with the defaults of those not given (settings stay None: the recipe's)."""
+    return {**DEFAULTS, **{k: v for k, v in arguments.items() if v is not None}}
 
 
 def _generator_options(parser, pairs):
@@ -124,113 +166,172 @@ def _generator_options(parser, pairs):
     return options
 
 
-def training_config(args, parser=None):
-    """The `TrainingConfig` of parsed arguments: the recipe, then the options given."""
-    parser = parser or build_parser()
-    overrides = {f.name: getattr(args, f.name, None) for f in settings.settings()}
-    overrides["generator_options"] = _generator_options(parser, args.generator_option) or None
+def training_config(arguments, parser):
+    """The `TrainingConfig` of the (effective) arguments: the recipe, then the settings given."""
+    overrides = {f.name: arguments.get(f.name) for f in settings.settings()}
+    options = _generator_options(parser, arguments["generator_option"])
     try:
-        return settings.TrainingConfig.from_recipe(args.recipe, **overrides)
+        _check_generator_options(overrides["generator"] or settings.default("generator"), options)
+        overrides["generator_options"] = options or None
+        return settings.TrainingConfig.from_recipe(arguments["recipe"], **overrides)
     except ValueError as exc:
         parser.fail(exc)
 
 
-def _load_data(args, config, parser):
+def _check_generator_options(generator, options):
+    """A ValueError naming the valid options for one the generator does not take."""
+    from ssgan.objectives import objective_options
+
+    accepted = objective_options(generator)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"--generator-option {', '.join(unknown)}: generator {generator!r} has "
+                         "no such option; " + (f"its options: {', '.join(accepted)}."
+                                               if accepted else "it takes no options."))
+
+
+def _prepare_run(parser, args):
+    """The run directory, locked, and the run's effective arguments (a resumption's: the saved
+    ones, with the few that may change). Fails in well under a second on any problem."""
+    from ssgan.rundir import RunDirectory, RunDirectoryError
+
+    arguments = given(args)
+    if not args.resume:
+        arguments = effective(arguments)
+        config = training_config(arguments, parser)
+        _dataset(parser, arguments)  # a wrong data set or folder fails before anything starts
+    run = RunDirectory(args.out or _default_out(arguments, config))
+    try:
+        run.lock()
+        arguments = _resumed(parser, run, arguments) if args.resume else arguments
+    except RunDirectoryError as exc:
+        run.release()
+        parser.fail(exc)
+    except SystemExit:
+        run.release()
+        raise
+    if not args.resume and run.holds_a_run():
+        run.release()
+        parser.fail(f"{run.path} already holds a run; pass --resume to continue it or choose "
+                    "another --out.")
+    return run, arguments
+
+
+def _default_out(arguments, config):
+    """runs/<data set>-<labels>-<generator>-seed<seed>."""
+    dataset = Path(arguments["dataset"].replace("tfds:", "")).stem
+    return os.path.join("runs", f"{dataset}-{arguments['labeled']}-{config.generator}-seed"
+                                f"{config.seed}")
+
+
+def _resumed(parser, run, arguments):
+    """The saved run's effective arguments with the given ones, which may not change the run."""
+    from ssgan.rundir import changed_arguments
+
+    saved = run.read_config()
+    changes = changed_arguments(saved, arguments)
+    if changes:
+        parser.fail(f"--resume cannot change the run in {run.path}: {'; '.join(changes)}. "
+                    "Only --epochs (upwards), --verbose, --save-every, --plot-every, "
+                    "--data-dir and --no-download may change; start a new run with another "
+                    "--out for the rest.")
+    return effective({**saved["arguments"], **arguments})
+
+
+def _dataset(parser, arguments):
+    """The data set's `DatasetInfo`, checked without loading it (a one-line exit 2)."""
+    from ssgan.data import DataError, dataset_info
+
+    try:
+        return dataset_info(arguments["dataset"], data_dir=arguments.get("data_dir"),
+                            download=not arguments["no_download"])
+    except DataError as exc:
+        parser.fail(exc)
+
+
+def _load_data(parser, arguments, info, config):
     """The scaled train/test arrays and the labeled/unlabeled split, or a one-line exit 2."""
-    from ssgan.data import DATASETS, DataError, load_dataset, scale_images, semi_supervised_split
+    from ssgan.data import DataError, load_dataset, scale_images, semi_supervised_split
     from ssgan.models import get_architecture
 
-    info = DATASETS[args.dataset]
     try:
         (x_train, y_train), (x_test, y_test) = load_dataset(
-            args.dataset, data_dir=args.data_dir, download=not args.no_download
-        )
-        split = semi_supervised_split(
-            y_train, args.labeled, seed=config.seed, unlabeled=args.unlabeled,
-            n_classes=info.n_classes,
-        )
+            info.name, data_dir=arguments.get("data_dir"), download=not arguments["no_download"])
+        split = semi_supervised_split(y_train, arguments["labeled"], seed=config.seed,
+                                      unlabeled=arguments["unlabeled"], n_classes=info.n_classes)
     except (DataError, ValueError, TypeError) as exc:
         parser.fail(exc)
     layout = get_architecture(config.architecture).layout
     x_train, x_test = scale_images(x_train, layout), scale_images(x_test, layout)
-    return info, (x_train, y_train), (x_test, y_test), split
+    return (x_train, y_train), (x_test, y_test), split
 
 
-def _resumed_arguments(args, config_path, parser):
-    """The saved run's arguments, with this call's --epochs (to extend it) and --verbose."""
-    if not os.path.exists(config_path):
-        parser.fail(f"--resume: no run to resume in {os.path.dirname(config_path)} (no "
-                    "config.json); start it without --resume.")
-    with open(config_path) as f:
-        saved = json.load(f)
-    epochs = args.epochs
-    args = argparse.Namespace(**{**vars(args), **saved["arguments"], "resume": True,
-                                 "verbose": args.verbose})
-    if epochs is not None:
-        args.epochs = epochs
-    return args
-
-
-def _write_config(path, args, trainer, split):
-    from ssgan.util import write_json
-
-    write_json(path, {
-        "arguments": {k: v for k, v in vars(args).items() if k != "resume"},
-        "training": trainer.config.to_dict(), "resolved": trainer.resolved.to_dict(),
-        "backend": trainer.backend.device_description(),
-        "n_labeled": int(len(split.labeled)), "n_unlabeled": int(len(split.unlabeled)),
-    })
-
-
-def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.labeled <= 0:
-        parser.fail(f"--labeled must be positive, got {args.labeled}.")
-    config = training_config(args, parser)
-    run_dir = args.out or os.path.join(
-        "runs", f"{args.dataset}-{args.labeled}-{config.generator}-seed{config.seed}")
-    checkpoint_dir = os.path.join(run_dir, "checkpoint")
-    config_path = os.path.join(run_dir, "config.json")
-    if args.resume:
-        args = _resumed_arguments(args, config_path, parser)
-        config = training_config(args, parser)
-    elif os.path.exists(checkpoint_dir):
-        parser.fail(f"{run_dir} already holds a run; pass --resume to continue it or choose "
-                    "another --out.")
-
-    info, (x_train, y_train), (x_test, y_test), split = _load_data(args, config, parser)
-
-    from ssgan.backends import prefer_cublas_gemm
-
-    prefer_cublas_gemm()  # before JAX starts: see ssgan.backends (a no-op off GPUs)
-    from ssgan.train import SemiSupervisedGAN, TrainingDivergedError
-    from ssgan.train.callbacks import run_directory_callbacks
+def _trainer(parser, run, info, config, resume):
+    """The trainer, continued from the run's checkpoint when resuming."""
+    from ssgan.train import SemiSupervisedGAN
+    from ssgan.train.checkpoint import CheckpointError, checkpoint_exists
 
     try:
         trainer = SemiSupervisedGAN(info.image_shape, info.n_classes, config)
-    except ValueError as exc:
+        if resume and checkpoint_exists(run.checkpoint):
+            trainer.load_checkpoint(run.checkpoint)
+    except (CheckpointError, ValueError) as exc:
         parser.fail(exc)
-    os.makedirs(run_dir, exist_ok=True)
-    if args.resume and os.path.exists(checkpoint_dir):
-        trainer.load_checkpoint(checkpoint_dir)
-        print(f"Resuming {run_dir} after epoch {trainer.epoch}.", flush=True)
-    trainer.set_up_for(x_train[split.unlabeled])
-    _write_config(config_path, args, trainer, split)
-    print(f"Training on {trainer.backend.device_description()}, recipe {args.recipe}, "
-          f"{config.epochs} epochs → {run_dir}", flush=True)
-    title = f"{args.dataset}, {args.labeled} labels, {config.generator}"
+    return trainer
+
+
+def _train(parser, run, arguments, trainer, data):
+    """Fit with the run directory's writers; a NaN is one line and exit code 3."""
+    from ssgan.train import TrainingDivergedError
+    from ssgan.train.callbacks import run_directory_callbacks
+
+    (x_train, y_train), (x_test, y_test), split = data
+    title = f"{arguments['dataset']}, {arguments['labeled']} labels, {trainer.config.generator}"
+    callbacks = run_directory_callbacks(run.path, seed=trainer.config.seed, title=title,
+                                        save_every=arguments["save_every"],
+                                        plot_every=arguments["plot_every"])
     try:
-        trainer.fit(
-            x_train[split.labeled], y_train[split.labeled], x_train[split.unlabeled],
-            validation_data=(x_test, y_test),
-            callbacks=run_directory_callbacks(run_dir, seed=config.seed, title=title),
-            verbose=args.verbose,
-        )
+        trainer.fit(x_train[split.labeled], y_train[split.labeled], x_train[split.unlabeled],
+                    validation_data=(x_test, y_test), callbacks=callbacks,
+                    verbose=arguments["verbose"])
     except TrainingDivergedError as exc:
         parser.fail(exc, EXIT_DIVERGED)
-    error = trainer.log[-1]["test_error"] if trainer.log else trainer.evaluate(x_test, y_test)
-    print(f"Run directory: {run_dir}")
+
+
+def main(argv=None):
+    start = time.perf_counter()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.resume and not args.out:
+        parser.fail("--resume needs --out, the run directory to continue.")
+    run, arguments = _prepare_run(parser, args)
+    try:
+        return _run(parser, run, arguments, args.resume, start)
+    finally:
+        run.release()
+
+
+def _run(parser, run, arguments, resume, start):
+    """Train the run: the backend, the data, the trainer, the fit, the summary."""
+    config = training_config(arguments, parser)
+    from ssgan.backends import choose_backend, import_keras, prefer_cublas_gemm
+
+    prefer_cublas_gemm()  # before JAX starts: see ssgan.backends (a no-op off GPUs)
+    backend_choice = choose_backend()
+    import_keras(arguments["verbose"])
+    info = _dataset(parser, arguments)
+    train, test, split = _load_data(parser, arguments, info, config)
+    trainer = _trainer(parser, run, info, config, resume)
+    print(f"{trainer.backend.device_description()} ({backend_choice}); recipe "
+          f"{arguments['recipe']}, {config.epochs} epochs; run directory {run.path}"
+          + (f", resumed after epoch {trainer.epoch}" if resume else ""), flush=True)
+    trainer.set_up_for(train[0][split.unlabeled])
+    run.write_config(arguments, trainer, {"n_labeled": int(len(split.labeled)),
+                                          "n_unlabeled": int(len(split.unlabeled))})
+    _train(parser, run, arguments, trainer, (train, test, split))
+    run.write_summary(trainer, time.perf_counter() - start)
+    error = trainer.log[-1]["test_error"] if trainer.log else trainer.evaluate(*test)
+    print(f"Run directory: {run.path}")
     print(f"Test accuracy: {100 * (1 - error):.2f}% (error {100 * error:.2f}%) after "
           f"{trainer.epoch} epochs")
     return 0

@@ -35,10 +35,20 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
+        _fsync_directory(path.parent)  # the rename itself survives a power cut
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def _fsync_directory(directory):
+    with contextlib.suppress(OSError):  # not every file system allows it
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -86,7 +96,25 @@ class ArgumentParser(argparse.ArgumentParser):
         self.tool = tool or self.prog
 
     def error(self, message):
-        fail(self.tool, message)
+        fail(self.tool, message + self._suggestion(message))
+
+    def _suggestion(self, message):
+        """"; did you mean ...?" for a misspelt option or choice, else ""."""
+        import difflib
+        import re
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            options = re.findall(r"'([^']*)'", choice.group(2))
+            close = difflib.get_close_matches(choice.group(1), options, n=1)
+            return f"; did you mean {close[0]!r}?" if close else ""
+        if message.startswith("unrecognized arguments:"):
+            flags = [o for action in self._actions for o in action.option_strings]
+            guesses = [difflib.get_close_matches(word.split("=")[0], flags, n=1)
+                       for word in message.split()[2:] if word.startswith("-")]
+            guesses = [g[0] for g in guesses if g]
+            return f"; did you mean {', '.join(guesses)}?" if guesses else ""
+        return ""
 
     def fail(self, message, code=EXIT_USAGE):
         """Exit with one error line, as for a bad argument."""

@@ -322,9 +322,13 @@ def test_mlp_flops_match_the_arithmetic_in_speed_md():
 
 
 def test_speed_quick_writes_its_json(tmp_path):
-    out = tmp_path / "speed.json"
-    result, _ = _run("speed.py", "--quick", "--batch-sizes", "100", "--out", str(out))
+    """By default into results/ under the working directory, never into the source tree."""
+    before = sorted((BENCHMARKS / "results").iterdir())
+    result, _ = _run("speed.py", "--quick", "--batch-sizes", "100", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = tmp_path / "results" / "speed.json"
+    assert f"Results: {out}" in result.stdout
+    assert sorted((BENCHMARKS / "results").iterdir()) == before
     document = json.loads(out.read_text())
     assert [(r["model"], r["batch_size"]) for r in document["results"]] == [
         ("mlp", 100), ("conv", 100)]
@@ -441,3 +445,38 @@ def test_run_epoch_seconds_is_the_steps_epoch_over_its_runs():
     assert records.run_epoch_seconds({"seconds_per_epoch": 10.0, "runs_in_step": 5}) == 2.0
     assert records.run_epoch_seconds({"seconds_per_epoch": 3.0}) == 3.0  # trained alone
     assert records.run_epoch_seconds({"seconds_per_epoch": None, "runs_in_step": 2}) is None
+
+
+def _pictures(report_text):
+    """The image paths a REPORT.md shows."""
+    return [a or b for a, b in re.findall(r'src="([^"]+)"|\]\(([^)]+\.png)\)', report_text)]
+
+
+def test_committed_reports_are_true_to_their_folders():
+    """Each committed suite is titled and named by its folder and shows only committed pictures
+    (the per-run runs/ folders are not committed: .gitignore's `runs/`)."""
+    folders = sorted(p for p in (BENCHMARKS / "results").iterdir() if p.is_dir())
+    assert len(folders) >= 10
+    for folder in folders:
+        suite = json.loads((folder / "results.json").read_text())["suite"]
+        assert suite["name"] == folder.name
+        text = (folder / "REPORT.md").read_text()
+        assert text.startswith(f"# ssgan benchmark: {folder.name}\n"), folder.name
+        for picture in _pictures(text):
+            assert not picture.startswith("runs/") and (folder / picture).is_file(), picture
+
+
+def test_the_readmes_cite_only_committed_results():
+    """benchmarks/README.md's table of committed results lists exactly what results/ holds, and
+    every suite or file of results/ named in the READMEs and notes exists."""
+    results = BENCHMARKS / "results"
+    readme = (BENCHMARKS / "README.md").read_text()
+    section = readme.split("## Committed results")[1].split("\n## ")[0]
+    first_cells = re.findall(r"^\| ([^|]+) \|", section, re.M)[2:]  # past the header rows
+    listed = {name for cell in first_cells for name in re.findall(r"`([^`]+)`", cell)}
+    committed = {p.name + "/" if p.is_dir() else p.name for p in results.iterdir()}
+    assert listed == committed
+    texts = [p.read_text() for p in [*BENCHMARKS.glob("*.md"), ROOT / "README.md"]]
+    named = r"results/([a-z0-9]+(?:-[a-z0-9]+)+(?:\.json)?)"  # a suite or file, not a pattern
+    cited = {m for text in texts for m in re.findall(named, text)}
+    assert cited and all((results / name).exists() for name in cited), cited

@@ -1,7 +1,9 @@
 """Tests for ssgan.data: real MNIST, lookup order, corruption and download handling, splits, scaling."""
 
 import gzip
+import hashlib
 import io
+import re
 import sys
 import types
 import urllib.error
@@ -26,7 +28,7 @@ def mnist():
 @pytest.fixture(scope="session")
 def mnist_files(mnist):
     """Stem -> path of the real MNIST files that load_dataset resolved."""
-    for directory in data._candidate_dirs("mnist", None):
+    for directory in data._candidate_dirs("mnist"):
         if (files := data._find_idx_files(directory)) is not None:
             return files
     pytest.fail("load_dataset found MNIST but the lookup helpers did not")
@@ -95,8 +97,34 @@ def test_dataset_registry():
     assert data.DATASETS["fashion_mnist"].source == "idx"
     assert data.DATASETS["svhn_cropped"].image_shape == (32, 32, 3)
     assert data.DATASETS["cifar10"].source == "tfds"
+    assert data.dataset_info("cifar10") == data.DATASETS["cifar10"]  # no tensorflow-datasets needed
     with pytest.raises(ValueError, match="known datasets.*cifar10.*mnist"):
         data.load_dataset("imagenet")
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("mnst", "Unknown dataset 'mnst' \\(did you mean 'mnist'\\?\\)"),
+        ("fashion-mnist", "did you mean 'fashion_mnist'"),
+        ("imagenet", "Unknown dataset 'imagenet'; known datasets are cifar10, fashion_mnist, mnist, svhn_cropped, 'tfds:NAME'"),
+        ("tfds:", "'tfds:' needs a tensorflow-datasets name"),
+        ("", "A dataset is a name"),
+        (None, "A dataset is a name"),
+    ],
+)
+def test_unknown_names_are_one_line_errors(name, message):
+    for call in (data.dataset_info, data.load_dataset):
+        with pytest.raises(data.DataError, match=message) as excinfo:
+            call(name)
+        assert len(str(excinfo.value).splitlines()) == 1
+
+
+def test_a_file_that_is_not_npz_is_named_as_such(tmp_path):
+    path = tmp_path / "images.csv"
+    path.write_text("1,2\n")
+    with pytest.raises(data.DataError, match="a data file must be a .npz"):
+        data.dataset_info(str(path))
 
 
 # --- lookup order ----------------------------------------------------------------------------
@@ -109,8 +137,11 @@ def test_data_dir_beats_env_var(isolated_env, mnist_files, monkeypatch):
     monkeypatch.setenv(data.ENV_VAR, str(env_dir))
     (x_train, _), _ = data.load_dataset("mnist", data_dir=good_dir)
     assert x_train.shape == (60000, 28, 28)
-    with pytest.raises(data.CorruptDataError, match="truncated"):  # the env var is used, never skipped
-        data.load_dataset("mnist")
+    # Without data_dir the corrupt env folder is skipped with a warning naming it, and the search
+    # goes on (to an empty cache here: not found, naming what was skipped).
+    with pytest.warns(data.DataWarning, match=f"skipping {env_dir} .*truncated"):
+        with pytest.raises(data.DatasetNotFoundError, match=f"skipped .*{env_dir}"):
+            data.load_dataset("mnist", download=False)
 
 
 def test_name_subfolder_is_searched_first(isolated_env, mnist_files):
@@ -134,6 +165,83 @@ def test_uncompressed_files_accepted(isolated_env, mnist_files, mnist):
 def test_read_idx(mnist_files):
     labels = data.read_idx(mnist_files["t10k-labels-idx1-ubyte"], data._SHA256["mnist"]["t10k-labels-idx1-ubyte"])
     assert labels.shape == (10000,) and labels.dtype == np.uint8 and labels.max() == 9
+
+
+def idx_bytes(array):
+    """`array` (uint8) as the bytes of an IDX file."""
+    array = np.asarray(array, np.uint8)
+    dims = b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return (2048 + array.ndim).to_bytes(4, "big") + dims + array.tobytes()
+
+
+def fake_idx_set(directory, seed):
+    """A small IDX data set (40 + 20 images of 28x28, labels 0..9) gzipped into `directory`;
+    returns the SHA-256 of each file's content, as `data._SHA256` holds them."""
+    rng = np.random.default_rng(seed)
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (40, 28, 28)),
+              "train-labels-idx1-ubyte": rng.permutation(np.arange(40) % 10),
+              "t10k-images-idx3-ubyte": rng.integers(0, 256, (20, 28, 28)),
+              "t10k-labels-idx1-ubyte": rng.permutation(np.arange(20) % 10)}
+    directory.mkdir(parents=True, exist_ok=True)
+    sums = {}
+    for stem, array in arrays.items():
+        raw = idx_bytes(array)
+        (directory / f"{stem}.gz").write_bytes(gzip.compress(raw))
+        sums[stem] = hashlib.sha256(raw).hexdigest()
+    return sums
+
+
+@pytest.fixture
+def fake_sets(isolated_env, monkeypatch):
+    """Fake MNIST in a folder of its own, fake Fashion-MNIST in a system folder, their checksums
+    in place of the real ones: (mnist folder, fashion folder)."""
+    mnist_dir, fashion_dir = isolated_env / "mnist-folder", isolated_env / "usr-share-fashion"
+    monkeypatch.setattr(data, "_SHA256", {"mnist": fake_idx_set(mnist_dir, 1),
+                                          "fashion_mnist": fake_idx_set(fashion_dir, 2)})
+    monkeypatch.setattr(data, "_SYSTEM_DIRS", {"fashion_mnist": (fashion_dir,)})
+    return mnist_dir, fashion_dir
+
+
+def test_a_folder_of_another_set_is_skipped_with_a_warning(fake_sets, monkeypatch):
+    """$SSGAN_DATA_DIR at the MNIST folder (as the README advises) must not stop Fashion-MNIST
+    from being found in the system folder: the MNIST files fail Fashion-MNIST's checksums, the
+    folder is skipped with one warning line naming it, and the search goes on."""
+    mnist_dir, fashion_dir = fake_sets
+    monkeypatch.setenv(data.ENV_VAR, str(mnist_dir))
+    with pytest.warns(data.DataWarning) as caught:
+        (x_train, y_train), (x_test, _) = data.load_dataset("fashion_mnist", download=False)
+    (warning,) = caught
+    message = str(warning.message)
+    assert len(message.splitlines()) == 1
+    assert f"skipping {mnist_dir} for 'fashion_mnist'" in message and "checksum mismatch" in message
+    assert re.search(r"\(it is mnist's t\w+-labels-idx1-ubyte\)", message)  # labels are checked first
+    expected = data.read_idx(fashion_dir / "train-images-idx3-ubyte.gz")
+    np.testing.assert_array_equal(x_train, expected)
+    assert x_test.shape == (20, 28, 28) and np.bincount(y_train).tolist() == [4] * 10
+    assert data.dataset_info("fashion_mnist", download=False) == data.DATASETS["fashion_mnist"]
+    (x_mnist, _), _ = data.load_dataset("mnist", download=False)  # the same folder serves MNIST
+    np.testing.assert_array_equal(x_mnist, data.read_idx(mnist_dir / "train-images-idx3-ubyte.gz"))
+
+
+def test_a_corrupt_cache_is_skipped_and_repaired_by_the_download(fake_sets, monkeypatch):
+    mnist_dir, _ = fake_sets
+    cache = data._cache_dir("mnist")
+    cache.mkdir(parents=True)
+    for path in mnist_dir.iterdir():
+        (cache / path.name).write_bytes(path.read_bytes())
+    (cache / "t10k-labels-idx1-ubyte.gz").write_bytes(b"<html>404</html>")
+    served = []
+
+    def serve(url, timeout):
+        served.append(url)
+        return io.BytesIO((mnist_dir / url.rsplit("/", 1)[1]).read_bytes())
+
+    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    with pytest.warns(data.DataWarning, match=f"skipping {cache} .*not a valid gzip file"):
+        (_, _), (_, y_test) = data.load_dataset("mnist")
+    assert [url.rsplit("/", 1)[1] for url in served] == ["t10k-labels-idx1-ubyte.gz"]
+    assert len(y_test) == 20 and (cache / "t10k-labels-idx1-ubyte.gz").read_bytes() == (
+        mnist_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()
 
 
 # --- corrupt files ---------------------------------------------------------------------------
@@ -173,18 +281,23 @@ def test_corrupt_file_is_reported(isolated_env, mnist_files, filename, damage, m
 
 
 def _assert_explains_lookup(message, searched):
+    assert len(message.splitlines()) == 1
     assert str(searched) in message and str(searched / "mnist") in message
     assert all(stem in message for stem in STEMS)
     assert data.ENV_VAR in message and "data_dir" in message
 
 
-def test_missing_without_download(isolated_env):
+def test_missing_without_download(isolated_env, monkeypatch):
     empty = isolated_env / "empty"
+    monkeypatch.setenv(data.ENV_VAR, str(empty))
     with pytest.raises(data.DatasetNotFoundError) as excinfo:
-        data.load_dataset("mnist", data_dir=empty, download=False)
+        data.load_dataset("mnist", download=False)
     assert isinstance(excinfo.value, FileNotFoundError)
     _assert_explains_lookup(str(excinfo.value), empty)
     assert "download=False" in str(excinfo.value)
+    with pytest.raises(data.DatasetNotFoundError, match=f"not found in {empty}/mnist, {empty}, .*downloading is off"):
+        data.dataset_info("mnist", download=False)
+    assert data.dataset_info("mnist") == data.DATASETS["mnist"]  # it would download
 
 
 def test_missing_and_offline(isolated_env, monkeypatch):
@@ -193,12 +306,41 @@ def test_missing_and_offline(isolated_env, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     empty = isolated_env / "empty"
+    monkeypatch.setenv(data.ENV_VAR, str(empty))
     with pytest.raises(data.DatasetNotFoundError) as excinfo:
-        data.load_dataset("mnist", data_dir=empty)
+        data.load_dataset("mnist")
     message = str(excinfo.value)
     _assert_explains_lookup(message, empty)
     assert all(mirror in message for mirror in data._MIRRORS["mnist"])
     assert "network is unreachable" in message
+
+
+def _partial(directory):
+    directory.mkdir()
+    (directory / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    return directory
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: tmp / "missing", "does not exist"),
+        (lambda tmp: (tmp / "file").write_text("x") and tmp / "file", "is a file, not a folder"),
+        (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "missing in .*: train-images-idx3-ubyte, "),
+        (lambda tmp: _partial(tmp / "partial"), "missing in .*: train-labels-idx1-ubyte, t10k-images"),
+    ],
+    ids=["missing", "file", "empty", "partial"],
+)
+def test_explicit_data_dir_without_the_files_is_an_error(isolated_env, mnist_files, monkeypatch, make, message):
+    """A wrong data_dir never falls back to $SSGAN_DATA_DIR or the cache, though both hold MNIST."""
+    monkeypatch.setenv(data.ENV_VAR, str(populate(isolated_env / "env", mnist_files)))
+    populate(isolated_env / "xdg-cache" / "ssgan" / "mnist", mnist_files)
+    wrong = make(isolated_env)
+    for call in (data.load_dataset, data.dataset_info):
+        with pytest.raises(data.DatasetNotFoundError, match=message) as excinfo:
+            call("mnist", data_dir=wrong)
+        text = str(excinfo.value)
+        assert len(text.splitlines()) == 1 and text.startswith(f"Dataset 'mnist': data_dir {wrong} ")
 
 
 def test_download_verifies_and_caches(isolated_env, mnist_files, mnist, monkeypatch):
@@ -328,10 +470,26 @@ def test_scale_images():
     assert data.scale_images(rgb, layout="image").shape == (2, 32, 32, 3)
 
 
+@pytest.mark.parametrize("shape", [(3, 5, 7), (3, 5, 7, 1), (3, 5, 7, 2), (3, 9, 4, 4)])
+def test_scale_images_any_shape_and_float_input(shape):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, shape).astype(np.uint8)
+    flat, image = data.scale_images(x), data.scale_images(x, layout="image")
+    h, w, c = (*shape[1:], 1)[:3]
+    assert flat.shape == (3, h * w * c) and image.shape == (3, h, w, c)
+    np.testing.assert_allclose(image.reshape(3, -1), flat)
+    np.testing.assert_allclose(flat, x.reshape(3, -1) / 255.0, rtol=1e-6)
+    floats = x.astype(np.float64) / 255.0  # a .npz set's float images pass through as float32
+    np.testing.assert_allclose(data.scale_images(floats, layout="image"), image, rtol=1e-6)
+    assert data.scale_images(floats).dtype == np.float32
+
+
 def test_scale_images_validates_input():
     with pytest.raises(ValueError, match="layout must be"):
         data.scale_images(np.zeros((1, 28, 28), np.uint8), layout="nchw")
-    with pytest.raises(ValueError, match="uint8"):
-        data.scale_images(np.zeros((1, 28, 28), np.float32))
+    with pytest.raises(ValueError, match="uint8 .* or floats in \\[0, 1\\], got dtype float32 with values from 0.0 to 255.0"):
+        data.scale_images(np.array([[[0.0, 255.0]]], np.float32))
+    with pytest.raises(ValueError, match="got dtype int64"):
+        data.scale_images(np.zeros((1, 28, 28), np.int64))
     with pytest.raises(ValueError, match="shape"):
         data.scale_images(np.zeros((28, 28), np.uint8))

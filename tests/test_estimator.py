@@ -240,6 +240,16 @@ def test_features_are_min_max_scaled_on_all_rows_and_clipped_at_predict_time():
     np.testing.assert_array_equal(clf.decision_function(far), clf.decision_function(clipped))
 
 
+def test_features_near_the_float64_limit_scale_without_overflow():
+    X, y, y_partial = _blobs()
+    X = X / np.abs(X).max() * 1e308  # max − min would overflow to inf
+    clf = SSGANClassifier(**TINY).fit(X, y_partial)
+    assert np.all(np.isfinite(clf.predict_proba(X))) and clf.score(X, y) > 0.5
+    generated = clf.generate(5, random_state=0)
+    assert np.all(np.isfinite(generated))
+    assert np.all(generated >= clf.data_min_) and np.all(generated <= clf.data_max_)
+
+
 def test_generate_returns_rows_in_the_units_of_x():
     X, _, y_partial = _blobs()
     X = X * 50 + 100
@@ -460,3 +470,33 @@ def test_estimator_runs_on_the_jax_backend():
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "JAX-OK" in result.stdout
+
+
+_WITHOUT_PRIVATE_VALIDATION = """
+import sys
+import sklearn.base, sklearn.utils.multiclass, sklearn.utils.validation  # noqa: E401
+sys.modules["sklearn.utils._param_validation"] = None  # as if a release had moved it
+import numpy as np
+from ssgan import SSGANClassifier
+from ssgan.estimator_parameters import SKLEARN_VALIDATES
+X = np.random.default_rng(0).normal(size=(60, 4))
+y = np.where(np.arange(60) % 3 == 0, np.arange(60) % 2, -1)
+tiny = dict(discriminator_hidden=(8,), generator_hidden=(8,), latent_dim=4, epochs=1,
+            steps_per_epoch=2, batch_size=10, random_state=0)
+fitted = SSGANClassifier(**tiny).fit(X, y).predict(X).shape
+try:
+    SSGANClassifier(**{**tiny, "label_smoothing": 2.0}).fit(X, y)
+    message = None
+except ValueError as exc:
+    message = str(exc)
+print("RESULT " + __import__("json").dumps(
+    {"validates": SKLEARN_VALIDATES, "fitted": list(fitted), "message": message}))
+"""
+
+
+def test_without_scikit_learns_private_validation_the_settings_validate():
+    from conftest import run_python
+
+    result = run_python(_WITHOUT_PRIVATE_VALIDATION)
+    assert result["validates"] is False and result["fitted"] == [60]
+    assert result["message"] == "label_smoothing must be ≥ 0 and < 1, got 2.0."

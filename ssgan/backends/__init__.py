@@ -19,7 +19,9 @@ differs between Keras backends, with the same functions:
 `precision` is JAX's matmul precision; `jit_compile` asks TensorFlow for XLA (None: on a GPU).
 """
 
+import importlib.util
 import os
+import sys
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
@@ -36,6 +38,57 @@ def prefer_cublas_gemm():
         flags = f"{flags} {_CUBLAS_GEMM_FLAG}".strip()
         os.environ["XLA_FLAGS"] = flags
     return flags
+
+
+def choose_backend():
+    """Use JAX when KERAS_BACKEND is unset and JAX sees a GPU (TensorFlow, Keras' default,
+    otherwise); returns a note saying why. Call before Keras is imported."""
+    if os.environ.get("KERAS_BACKEND"):
+        return f"KERAS_BACKEND={os.environ['KERAS_BACKEND']} (from the environment)"
+    log_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")  # JAX sets its own when imported
+    try:
+        import jax
+
+        if any(d.platform in ("gpu", "cuda", "rocm") for d in jax.devices()):
+            os.environ["KERAS_BACKEND"] = "jax"
+            return "KERAS_BACKEND=jax (JAX sees a GPU)"
+    except Exception as exc:  # no JAX, or a broken GPU plug-in: keep the default backend
+        return f"Keras' default backend (JAX unavailable: {type(exc).__name__})"
+    finally:
+        if log_level is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = log_level
+    return "Keras' default backend (no GPU visible to JAX)"
+
+
+def import_keras(verbose=1):
+    """Import Keras (and so its backend) with the backend's C++ log lines kept off stderr, unless
+    `verbose` is 2 or the user's TF_CPP_MIN_LOG_LEVEL asks for them (below 3): TensorFlow prints
+    its start-up lines (oneDNN, CUDA drivers) whatever that variable says, so stderr is closed
+    while it starts."""
+    asked = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") not in ("3", "")
+    if verbose >= 2 or asked or "keras" in sys.modules:
+        import keras
+
+        return keras
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras
+
+        if importlib.util.find_spec("tensorflow") is not None:
+            # Keras seeds TensorFlow too (`keras.utils.set_random_seed`), whatever the backend.
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")  # its device start-up lines, now
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return keras
 
 
 def get_backend(name=None):

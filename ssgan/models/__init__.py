@@ -4,20 +4,14 @@ An architecture is registered as an `Architecture`: its name (`TrainingConfig.ar
 `--architecture`), how an example is laid out for it (`layout`, for `ssgan.data.scale_images`),
 its two builders and the tiny widths of smoke runs. The command line, the estimator, the trainer
 and the benchmarks read `ARCHITECTURES`; a new pair is one module and one `register_architecture`
-line below.
+line below. Importing this package imports no backend: the builders load on first use.
 """
 
 import dataclasses
+import importlib
 from collections.abc import Callable
 
-from ssgan.models import conv
-from ssgan.models import mlp
-from ssgan.models.common import set_generator_reference
-from ssgan.models.common import set_reference_batches
-from ssgan.models.conv import build_conv_discriminator
-from ssgan.models.conv import build_conv_generator
-from ssgan.models.mlp import build_mlp_discriminator
-from ssgan.models.mlp import build_mlp_generator
+from ssgan.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +35,7 @@ class Architecture:
     smoke_hidden: tuple
 
 
-ARCHITECTURES = {}
+ARCHITECTURES = Registry("architecture")
 
 
 def register_architecture(architecture):
@@ -54,10 +48,7 @@ def register_architecture(architecture):
 
 def get_architecture(name):
     """The registered architecture called `name`, or a ValueError naming the known ones."""
-    if name not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture {name!r}: expected one of "
-                         f"{', '.join(sorted(ARCHITECTURES))}.")
-    return ARCHITECTURES[name]
+    return ARCHITECTURES.lookup(name)
 
 
 def build_discriminator(architecture, image_shape, n_classes, hidden=None, **options):
@@ -70,10 +61,34 @@ def build_generator(architecture, image_shape, hidden=None, **options):
     return get_architecture(architecture).generator(image_shape, hidden, **options)
 
 
-register_architecture(Architecture("mlp", "flat", mlp.discriminator, mlp.generator,
-                                   ((64, 32), (64,))))
-register_architecture(Architecture("conv", "image", conv.discriminator, conv.generator,
-                                   ((8, 16), (16, 8))))
+def _lazy(module, function):
+    """`module.function`, imported when first called (the builders import Keras)."""
+    def build(*args, **kwargs):
+        return getattr(importlib.import_module(module), function)(*args, **kwargs)
+
+    build.__qualname__ = f"{module}.{function}"
+    return build
+
+
+register_architecture(Architecture("mlp", "flat", _lazy("ssgan.models.mlp", "discriminator"),
+                                   _lazy("ssgan.models.mlp", "generator"), ((64, 32), (64,))))
+register_architecture(Architecture("conv", "image", _lazy("ssgan.models.conv", "discriminator"),
+                                   _lazy("ssgan.models.conv", "generator"), ((8, 16), (16, 8))))
+
+_EXPORTS = {
+    "build_mlp_discriminator": "ssgan.models.mlp", "build_mlp_generator": "ssgan.models.mlp",
+    "build_conv_discriminator": "ssgan.models.conv", "build_conv_generator": "ssgan.models.conv",
+    "set_reference_batches": "ssgan.models.common",
+    "set_generator_reference": "ssgan.models.common",
+}
+
+
+def __getattr__(name):
+    # The builders are imported on first use (they import Keras).
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ssgan.models' has no attribute {name!r}")
+
 
 __all__ = [
     "ARCHITECTURES",

@@ -1,37 +1,96 @@
 """Generator objectives: what the generator is trained for, as plug-ins.
 
-One module per objective, each an `Objective` subclass that owns its sampling, its loss terms,
-its sample grids and its quality metrics (`ssgan.objectives.base`). A new generator is one module
-and one `register_objective` line below; users register their own the same way, from their own
-code, and `--generator NAME`, `SSGANClassifier(generator=NAME)` and the benchmark harness find it.
+One module per objective, each an `Objective` subclass (`ssgan.objectives.base`) that owns its
+sampling, its loss terms, its sample grids and its quality metrics. A new generator is one module
+and one registry line below; users register their own with `register_objective`, from their own
+code, and `--generator NAME`, `SSGANClassifier(generator=NAME)` and the benchmark harness find
+it. Importing this package imports no backend: the built-ins load on first use.
 """
 
-from ssgan.losses import categorical_cross_entropy
-from ssgan.losses import gaussian_negative_log_likelihood
-from ssgan.objectives.base import OBJECTIVES
-from ssgan.objectives.base import Grid
-from ssgan.objectives.base import Objective
-from ssgan.objectives.base import get_objective
-from ssgan.objectives.base import make_objective
-from ssgan.objectives.base import register_objective
-from ssgan.objectives.cgan import ConditionalObjective
-from ssgan.objectives.feature_matching import FeatureMatchingObjective
-from ssgan.objectives.infogan import InfoGANObjective
+import ast
+import importlib
+import importlib.util
+import inspect
 
-register_objective(FeatureMatchingObjective)
-register_objective(ConditionalObjective)
-register_objective(InfoGANObjective)
+from ssgan.registry import Registry
 
-__all__ = [
-    "OBJECTIVES",
-    "ConditionalObjective",
-    "FeatureMatchingObjective",
-    "Grid",
-    "InfoGANObjective",
-    "Objective",
-    "categorical_cross_entropy",
-    "gaussian_negative_log_likelihood",
-    "get_objective",
-    "make_objective",
-    "register_objective",
-]
+OBJECTIVES = Registry("generator")
+OBJECTIVES.add_lazy("feature-matching", "ssgan.objectives.feature_matching:FeatureMatchingObjective")
+OBJECTIVES.add_lazy("cgan", "ssgan.objectives.cgan:ConditionalObjective")
+OBJECTIVES.add_lazy("infogan", "ssgan.objectives.infogan:InfoGANObjective")
+
+
+def register_objective(objective):
+    """Add an `Objective` subclass to `OBJECTIVES` under its `name` (replacing one of the same
+    name); returns it, so it also works as a class decorator."""
+    from ssgan.objectives.base import Objective
+
+    if not (isinstance(objective, type) and issubclass(objective, Objective) and objective.name):
+        raise TypeError(f"{objective!r} is not an Objective subclass with a name.")
+    OBJECTIVES[objective.name] = objective
+    return objective
+
+
+def get_objective(name):
+    """The registered objective class called `name`, or a ValueError naming the known ones."""
+    return OBJECTIVES.lookup(name)
+
+
+def objective_options(name):
+    """The options (keyword arguments) of the objective called `name`; a built-in's are read from
+    its source, so that a command line can check them before Keras is imported."""
+    target = OBJECTIVES.source(name) if name in OBJECTIVES else None
+    options = _options_in_source(target) if target else None
+    if options is None:
+        options = list(inspect.signature(get_objective(name).__init__).parameters)
+    return [p for p in options if p not in ("self", "n_classes", "latent_dim")]
+
+
+def _options_in_source(target):
+    """The `__init__` parameters of the class "module:Class" from its source (None if unsure)."""
+    module, _, attribute = target.partition(":")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        return None
+    with open(spec.origin, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == attribute:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    arguments = item.args
+                    return [a.arg for a in arguments.posonlyargs + arguments.args
+                            + arguments.kwonlyargs]
+            bases = [getattr(b, "id", None) for b in node.bases]
+            return [] if bases == ["Objective"] else None  # the base class takes no options
+    return None
+
+
+def make_objective(name, n_classes, latent_dim=100, **options):
+    """An instance of the objective called `name`. An option it does not take is a ValueError
+    naming the ones it does."""
+    accepted = objective_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"Generator {name!r} has no option {', '.join(unknown)}; its options: "
+                         f"{', '.join(accepted) or 'none'}.")
+    return get_objective(name)(n_classes, latent_dim=latent_dim, **options)
+
+
+_EXPORTS = {
+    "Objective": "ssgan.objectives.base", "Grid": "ssgan.objectives.base",
+    "FeatureMatchingObjective": "ssgan.objectives.feature_matching",
+    "ConditionalObjective": "ssgan.objectives.cgan", "InfoGANObjective": "ssgan.objectives.infogan",
+    "categorical_cross_entropy": "ssgan.losses", "gaussian_negative_log_likelihood": "ssgan.losses",
+}
+
+
+def __getattr__(name):
+    # The classes are imported on first use (they import Keras).
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ssgan.objectives' has no attribute {name!r}")
+
+
+__all__ = ["OBJECTIVES", "get_objective", "make_objective", "objective_options",
+           "register_objective", *_EXPORTS]

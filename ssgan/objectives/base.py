@@ -1,4 +1,4 @@
-"""The generator objective interface, and the registry of objectives.
+"""The generator objective interface (`Objective`) and what objectives share.
 
 An objective says what the generator is trained for: how its inputs are sampled, which extra
 discriminator heads it needs, which loss terms it adds to each player, and how its samples are
@@ -7,7 +7,6 @@ the compiled step, so they are pure functions of tensors written with `keras.ops
 metrics work on NumPy arrays outside it.
 """
 
-import inspect
 from typing import NamedTuple
 
 import keras
@@ -116,37 +115,3 @@ def match_features(fake_outputs, real_outputs):
     """Feature matching (§3.1) of the fakes' features against the real batch's (constants)."""
     return feature_matching_loss(ops.stop_gradient(real_outputs["features"]),
                                  fake_outputs["features"])
-
-
-OBJECTIVES = {}
-
-
-def register_objective(objective):
-    """Add an `Objective` subclass to `OBJECTIVES` under its `name` (replacing one of the same
-    name); returns it, so it also works as a class decorator."""
-    if not (isinstance(objective, type) and issubclass(objective, Objective) and objective.name):
-        raise TypeError(f"{objective!r} is not an Objective subclass with a name.")
-    OBJECTIVES[objective.name] = objective
-    return objective
-
-
-def get_objective(name):
-    """The registered objective class called `name`, or a ValueError naming the known ones."""
-    if name not in OBJECTIVES:
-        raise ValueError(
-            f"Unknown generator {name!r}: expected one of {', '.join(sorted(OBJECTIVES))}."
-        )
-    return OBJECTIVES[name]
-
-
-def make_objective(name, n_classes, latent_dim=100, **options):
-    """An instance of the objective called `name`. An option it does not take is a ValueError
-    naming the ones it does."""
-    cls = get_objective(name)
-    accepted = [p for p in inspect.signature(cls.__init__).parameters
-                if p not in ("self", "n_classes", "latent_dim")]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ValueError(f"Generator {name!r} has no option {', '.join(unknown)}; its options: "
-                         f"{', '.join(accepted) or 'none'}.")
-    return cls(n_classes, latent_dim=latent_dim, **options)
