@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import datetime
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -194,9 +193,7 @@ def choose_backend():
     from ssgan.backends import prefer_cublas_gemm
 
     prefer_cublas_gemm()
-    choice = choose()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return choice
+    return choose()
 
 
 def report_only(parser, out):
@@ -291,9 +288,9 @@ def set_up(parser, inv, backend_choice, stage):
     """The backend, the records, the data, the estimate and the evaluator: a `Suite`, the runs to
     train, the data (None with nothing to train) and the training context; None when the user
     declines a long plan."""
-    import keras
+    from ssgan.backends import get_backend, import_keras
 
-    from ssgan.backends import get_backend
+    keras = import_keras(inv.args.verbose)  # the backend's start-up log lines with --verbose 2 only
 
     args = inv.args
     backend = keras.backend.backend()

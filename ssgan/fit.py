@@ -295,7 +295,8 @@ def _train(parser, run, arguments, trainer, data):
                     validation_data=(x_test, y_test), callbacks=callbacks,
                     verbose=arguments["verbose"])
     except TrainingDivergedError as exc:
-        parser.fail(exc, EXIT_DIVERGED)
+        kept = "its last checkpoint" if trainer.epoch else "no checkpoint yet"
+        parser.fail(f"{exc} The run directory keeps {kept}.", EXIT_DIVERGED)
 
 
 def main(argv=None):

@@ -120,6 +120,6 @@ class SeedGroup(loop.Runs):
     def diverge(self, index, message):
         trainer = self.trainers[index]
         self.diverged[index] = (
-            f"{message} (seed {trainer.config.seed}); this run stopped. Its last checkpoint (end "
-            f"of epoch {trainer.epoch}) is kept."
+            f"{message} (seed {trainer.config.seed}); this run stopped after epoch "
+            f"{trainer.epoch}."
         )

@@ -56,8 +56,8 @@ class SingleRun(loop.Runs):
 
     def diverge(self, index, message):
         raise loop.TrainingDivergedError(
-            f"{message}; stopping. The last checkpoint (end of epoch {self.trainers[0].epoch}) "
-            "is kept. Try a lower learning rate or label smoothing."
+            f"{message}; training stopped after epoch {self.trainers[0].epoch}. A lower learning "
+            "rate (or label smoothing) may help."
         )
 
 
