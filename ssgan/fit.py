@@ -191,19 +191,22 @@ def _check_generator_options(generator, options):
 
 
 def _prepare_run(parser, args):
-    """The run directory, locked, and the run's effective arguments (a resumption's: the saved
-    ones, with the few that may change). Fails in well under a second on any problem."""
+    """The run directory, locked, the run's effective arguments (a resumption's: the saved ones,
+    with the few that may change), its config and its data set's info. Fails in well under a
+    second on any problem (a `tfds:` set aside)."""
     from ssgan.rundir import RunDirectory, RunDirectoryError
 
     arguments = given(args)
-    if not args.resume:
+    if not args.resume:  # checked before the lock: a mistake touches no run directory
         arguments = effective(arguments)
         config = training_config(arguments, parser)
-        _dataset(parser, arguments)  # a wrong data set or folder fails before anything starts
+        info = _dataset(parser, arguments)
     run = RunDirectory(args.out or _default_out(arguments, config))
     try:
         run.lock()
-        arguments = _resumed(parser, run, arguments) if args.resume else arguments
+        if args.resume:
+            arguments = _resumed(parser, run, arguments)
+            config, info = training_config(arguments, parser), _dataset(parser, arguments)
     except RunDirectoryError as exc:
         run.release()
         parser.fail(exc)
@@ -214,7 +217,7 @@ def _prepare_run(parser, args):
         run.release()
         parser.fail(f"{run.path} already holds a run; pass --resume to continue it or choose "
                     "another --out.")
-    return run, arguments
+    return run, arguments, config, info
 
 
 def _default_out(arguments, config):
@@ -250,7 +253,7 @@ def _dataset(parser, arguments):
 
 
 def _load_data(parser, arguments, info, config):
-    """The scaled train/test arrays and the labeled/unlabeled split, or a one-line exit 2."""
+    """The scaled (x_labeled, y_labeled, x_unlabeled) and (x_test, y_test), or a one-line exit 2."""
     from ssgan.data import DataError, load_dataset, scale_images, semi_supervised_split
     from ssgan.models import get_architecture
 
@@ -263,7 +266,8 @@ def _load_data(parser, arguments, info, config):
         parser.fail(exc)
     layout = get_architecture(config.architecture).layout
     x_train, x_test = scale_images(x_train, layout), scale_images(x_test, layout)
-    return (x_train, y_train), (x_test, y_test), split
+    train = (x_train[split.labeled], y_train[split.labeled], x_train[split.unlabeled])
+    return train, (x_test, y_test)
 
 
 def _trainer(parser, run, info, config, resume):
@@ -280,19 +284,17 @@ def _trainer(parser, run, info, config, resume):
     return trainer
 
 
-def _train(parser, run, arguments, trainer, data):
+def _train(parser, run, arguments, trainer, train, test):
     """Fit with the run directory's writers; a NaN is one line and exit code 3."""
     from ssgan.train import TrainingDivergedError
     from ssgan.train.callbacks import run_directory_callbacks
 
-    (x_train, y_train), (x_test, y_test), split = data
     title = f"{arguments['dataset']}, {arguments['labeled']} labels, {trainer.config.generator}"
     callbacks = run_directory_callbacks(run.path, seed=trainer.config.seed, title=title,
                                         save_every=arguments["save_every"],
                                         plot_every=arguments["plot_every"])
     try:
-        trainer.fit(x_train[split.labeled], y_train[split.labeled], x_train[split.unlabeled],
-                    validation_data=(x_test, y_test), callbacks=callbacks,
+        trainer.fit(*train, validation_data=test, callbacks=callbacks,
                     verbose=arguments["verbose"])
     except TrainingDivergedError as exc:
         kept = "its last checkpoint" if trainer.epoch else "no checkpoint yet"
@@ -305,31 +307,30 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.resume and not args.out:
         parser.fail("--resume needs --out, the run directory to continue.")
-    run, arguments = _prepare_run(parser, args)
+    run, arguments, config, info = _prepare_run(parser, args)
     try:
-        return _run(parser, run, arguments, args.resume, start)
+        return _run(parser, run, arguments, (config, info), args.resume, start)
     finally:
         run.release()
 
 
-def _run(parser, run, arguments, resume, start):
+def _run(parser, run, arguments, setting, resume, start):
     """Train the run: the backend, the data, the trainer, the fit, the summary."""
-    config = training_config(arguments, parser)
     from ssgan.backends import choose_backend, import_keras, prefer_cublas_gemm
 
+    config, info = setting
     prefer_cublas_gemm()  # before JAX starts: see ssgan.backends (a no-op off GPUs)
     backend_choice = choose_backend()
     import_keras(arguments["verbose"])
-    info = _dataset(parser, arguments)
-    train, test, split = _load_data(parser, arguments, info, config)
+    train, test = _load_data(parser, arguments, info, config)
     trainer = _trainer(parser, run, info, config, resume)
     print(f"{trainer.backend.device_description()} ({backend_choice}); recipe "
           f"{arguments['recipe']}, {config.epochs} epochs; run directory {run.path}"
           + (f", resumed after epoch {trainer.epoch}" if resume else ""), flush=True)
-    trainer.set_up_for(train[0][split.unlabeled])
-    run.write_config(arguments, trainer, {"n_labeled": int(len(split.labeled)),
-                                          "n_unlabeled": int(len(split.unlabeled))})
-    _train(parser, run, arguments, trainer, (train, test, split))
+    trainer.set_up_for(train[2])
+    run.write_config(arguments, trainer, {"n_labeled": len(train[1]),
+                                          "n_unlabeled": len(train[2])})
+    _train(parser, run, arguments, trainer, train, test)
     run.write_summary(trainer, time.perf_counter() - start)
     error = trainer.log[-1]["test_error"] if trainer.log else trainer.evaluate(*test)
     print(f"Run directory: {run.path}")

@@ -167,9 +167,8 @@ def versions(keras_version, backend):
 
     found = {"ssgan": ssgan.__version__, "python": platform.python_version(),
              "numpy": np.__version__, "keras": keras_version}
-    for package in ({"tensorflow": "tensorflow", "jax": "jax"}.get(backend, backend),):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
+    try:
+        found[backend] = metadata.version(backend)  # the backend's package: tensorflow, jax
+    except metadata.PackageNotFoundError:
+        pass
     return found

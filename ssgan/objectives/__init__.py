@@ -69,12 +69,13 @@ def _options_in_source(target):
 def make_objective(name, n_classes, latent_dim=100, **options):
     """An instance of the objective called `name`. An option it does not take is a ValueError
     naming the ones it does."""
+    objective = get_objective(name)  # imported first: its options are then read from it
     accepted = objective_options(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(f"Generator {name!r} has no option {', '.join(unknown)}; its options: "
                          f"{', '.join(accepted) or 'none'}.")
-    return get_objective(name)(n_classes, latent_dim=latent_dim, **options)
+    return objective(n_classes, latent_dim=latent_dim, **options)
 
 
 _EXPORTS = {
