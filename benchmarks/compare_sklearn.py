@@ -1,11 +1,15 @@
-"""`python benchmarks/compare_sklearn.py`: SSGANClassifier against scikit-learn's semi-supervised
-classifiers (LabelSpreading, SelfTrainingClassifier) and a labeled-only logistic regression on
-MNIST with few labels, on the same labeled split and test images. Writes a table and a JSON
-(`--out`); what each method sees: benchmarks/README.md.
+"""`python benchmarks/compare_sklearn.py`: the default `SSGANClassifier` against scikit-learn's
+semi-supervised classifiers (LabelSpreading, LabelPropagation, SelfTrainingClassifier over an
+RBF SVM) and the SVM on the labeled rows only, on several data sets available offline, each with
+a few labels a class, over several random splits. Writes one JSON per data set (resumable: done
+fits are kept) and a REPORT.md table under `--out`; benchmarks/README.md says what each method
+sees.
 """
 
 import argparse
+import dataclasses
 import datetime
+import json
 import os
 import platform
 import sys
@@ -15,154 +19,223 @@ from pathlib import Path
 import numpy as np
 
 from ssgan.util import ArgumentParser
+from ssgan.util import atomic_write
 from ssgan.util import write_json
 
+
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    """A data set of the comparison: where its rows come from, how many labels a class."""
+
+    name: str
+    source: str  # "digits", or a name of ssgan.data.DATASETS
+    labels_per_class: int
+    pool: int | None = None  # training rows drawn per split (None: all)
+    test: int | None = None  # test rows (None: all)
+    description: str = ""
+
+
+BENCHMARKS = {b.name: b for b in (
+    Benchmark("digits-5", "digits", 5, description="scikit-learn's 8×8 digits: 1257 training "
+              "rows (70 %, stratified), 540 test rows"),
+    Benchmark("digits-10", "digits", 10, description="the same, 10 labels a class"),
+    Benchmark("mnist-2000", "mnist", 10, pool=2000, test=5000,
+              description="2000 MNIST training images drawn per split, 5000 test images"),
+    Benchmark("fashion-2000", "fashion_mnist", 10, pool=2000, test=5000,
+              description="2000 Fashion-MNIST training images drawn per split, 5000 test images"),
+    Benchmark("mnist", "mnist", 10, description="all 60000 MNIST training images (100 labels), "
+              "the 10000 test images; the baselines see the labeled rows and 10000 others"),
+)}
+DEFAULT_BENCHMARKS = ("digits-5", "digits-10", "mnist-2000", "fashion-2000")
+BASELINE_POOL = 10000  # rows given to the graph and self-training baselines on large sets
 
 
 def build_parser():
     parser = ArgumentParser(
         prog="python benchmarks/compare_sklearn.py", tool="compare_sklearn",
-        description="Compare SSGANClassifier with LabelSpreading and SelfTrainingClassifier on "
-        "MNIST with few labels.",
+        description="Compare the default SSGANClassifier with scikit-learn's semi-supervised "
+        "classifiers on several data sets with few labels.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--epochs", type=int, default=None,
-        help="SSGANClassifier epochs (default 20, or 10 with --quick)")
-    add("--seed", type=int, default=0,
-        help="seed of the labeled split, the subsamples and every model")
-    add("--labeled", type=int, default=100,
-        help="number of labeled training images, class-balanced (a multiple of 10)")
-    add("--out", default=None, help="JSON file to write (default "
-        "results/compare_sklearn[-quick].json under the current directory)")
-    add("--quick", action="store_true",
-        help="a 3000-image pool, 2000 test images and 10 epochs: a minute or two on a CPU")
-    add("--pool", type=int, default=None,
-        help="training images used (labeled + unlabeled; default all 60000, 3000 with --quick)")
-    add("--test", type=int, default=None,
-        help="test images scored (default all 10000, 2000 with --quick)")
-    add("--baseline-pool", type=int, default=20000,
-        help="unlabeled rows given to LabelSpreading and SelfTraining (a random subsample)")
-    add("--knn", type=int, default=7, help="neighbours of LabelSpreading's kNN kernel")
-    add("--batch-size", type=int, default=100, help="SSGANClassifier batch size")
-    add("--verbose", type=int, default=0, choices=(0, 1, 2), help="SSGANClassifier verbosity")
+    add("--datasets", nargs="+", default=list(DEFAULT_BENCHMARKS), choices=sorted(BENCHMARKS),
+        help="data sets to run")
+    add("--splits", type=int, default=5, help="random splits (labeled rows, pools) per data set")
+    add("--out", default="results/compare-sklearn", help="directory of the JSONs and REPORT.md")
+    add("--methods", nargs="+", default=None, help="run only these methods (default: all)")
+    add("--ssgan-params", type=json.loads, default={},
+        help="JSON of SSGANClassifier parameters (default: none, the estimator's defaults)")
+    add("--report-only", action="store_true", help="write REPORT.md from the JSONs and stop")
     return parser
 
 
-def load_data(args):
-    from ssgan.data import load_dataset, scale_images, semi_supervised_split
+# ------------------------------------------------------------------------------------ data
 
-    (x_train, y_train), (x_test, y_test) = load_dataset("mnist")
-    rng = np.random.default_rng(args.seed)
-    pool_size = args.pool or (3000 if args.quick else len(x_train))
-    test_size = args.test or (2000 if args.quick else len(x_test))
-    pool = np.sort(rng.permutation(len(x_train))[:pool_size])
-    X = scale_images(x_train[pool])
-    y = y_train[pool]
-    split = semi_supervised_split(y, args.labeled, seed=args.seed, n_classes=10)
+def load_split(benchmark, split):
+    """(X, y_partial, X_test, y_test) of `split`: features in [0, 1], `labels_per_class`
+    labeled rows a class drawn at random, the others -1."""
+    rng = np.random.default_rng([split, 17])
+    if benchmark.source == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        X, y = load_digits(return_X_y=True)
+        X, X_test, y, y_test = train_test_split(X / 16.0, y, test_size=0.3, stratify=y,
+                                                random_state=split)
+    else:
+        from ssgan.data import load_dataset
+
+        (x_train, y_train), (x_test, y_test) = load_dataset(benchmark.source)
+        pool = rng.permutation(len(x_train))[: benchmark.pool or len(x_train)]
+        X = x_train[np.sort(pool)].reshape(len(pool), -1) / 255.0
+        y = y_train[np.sort(pool)]
+        test = benchmark.test or len(x_test)
+        X_test, y_test = x_test[:test].reshape(test, -1) / 255.0, y_test[:test]
     y_partial = np.full(len(y), -1, dtype=np.int64)
-    y_partial[split.labeled] = y[split.labeled]
-    return X, y_partial, split.labeled, scale_images(x_test[:test_size]), y_test[:test_size]
+    for c in np.unique(y):
+        chosen = rng.choice(np.flatnonzero(y == c), benchmark.labels_per_class, replace=False)
+        y_partial[chosen] = y[chosen]
+    return X.astype(np.float32), y_partial, X_test.astype(np.float32), np.asarray(y_test)
 
 
-def baseline_rows(n_rows, labeled, baseline_pool, seed):
-    """Labeled rows plus at most `baseline_pool` random unlabeled rows, sorted."""
-    unlabeled = np.setdiff1d(np.arange(n_rows), labeled)
-    rng = np.random.default_rng([seed, 1])
-    if len(unlabeled) > baseline_pool:
-        unlabeled = rng.choice(unlabeled, baseline_pool, replace=False)
+def baseline_rows(y_partial, seed):
+    """The labeled rows and at most `BASELINE_POOL` unlabeled ones (graph methods and
+    self-training are quadratic or worse in the rows), sorted."""
+    labeled = np.flatnonzero(y_partial != -1)
+    unlabeled = np.flatnonzero(y_partial == -1)
+    if len(unlabeled) > BASELINE_POOL:
+        unlabeled = np.random.default_rng([seed, 1]).choice(unlabeled, BASELINE_POOL,
+                                                            replace=False)
     return np.sort(np.concatenate([labeled, unlabeled]))
 
 
-def run_method(name, estimator, X, y, X_test, y_test):
-    print(f"fitting {name} on {len(X)} rows ({int(np.sum(y != -1))} labeled) ...", flush=True)
-    start = time.perf_counter()
-    estimator.fit(X, y)
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    accuracy = float(np.mean(estimator.predict(X_test) == y_test))
-    predict_seconds = time.perf_counter() - start
-    print(f"  {name}: test accuracy {100 * accuracy:.2f}%, fit {fit_seconds:.1f}s", flush=True)
+# --------------------------------------------------------------------------------- methods
+
+def methods(seed, ssgan_params):
+    """name → (estimator, what it is fitted on: "all", "baseline" rows or "labeled" rows)."""
+    from sklearn.semi_supervised import LabelPropagation
+    from sklearn.semi_supervised import LabelSpreading
+    from sklearn.semi_supervised import SelfTrainingClassifier
+    from sklearn.svm import SVC
+
+    from ssgan import SSGANClassifier
+
     return {
-        "method": name,
-        "test_accuracy": accuracy,
-        "fit_seconds": fit_seconds,
-        "predict_seconds": predict_seconds,
-        "n_rows": int(len(X)),
-        "n_labeled": int(np.sum(y != -1)),
-        "n_unlabeled": int(np.sum(y == -1)),
+        "SSGANClassifier": (SSGANClassifier(random_state=seed, **ssgan_params), "all"),
+        "LabelSpreading (kNN)": (LabelSpreading(kernel="knn", n_neighbors=7, max_iter=100),
+                                 "baseline"),
+        "LabelPropagation (kNN)": (LabelPropagation(kernel="knn", n_neighbors=7, max_iter=1000),
+                                   "baseline"),
+        "SelfTraining (RBF SVC)": (SelfTrainingClassifier(
+            SVC(probability=True, random_state=seed)), "baseline"),
+        "RBF SVC (labeled rows only)": (SVC(random_state=seed), "labeled"),
     }
 
 
-def format_table(results):
-    header = (f"{'method':<44} {'test acc':>9} {'fit (s)':>9} {'predict (s)':>12} "
-              f"{'rows':>7} {'labeled':>8}")
-    lines = [header, "-" * len(header)]
-    for r in results:
-        lines.append(f"{r['method']:<44} {100 * r['test_accuracy']:>8.2f}% "
-                     f"{r['fit_seconds']:>9.1f} {r['predict_seconds']:>12.2f} "
-                     f"{r['n_rows']:>7} {r['n_labeled']:>8}")
-    return "\n".join(lines)
+def run_fit(estimator, X, y, X_test, y_test):
+    import warnings
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LabelPropagation's convergence and divide warnings
+        estimator.fit(X, y)
+        fit_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        accuracy = float(np.mean(estimator.predict(X_test) == y_test))
+    return {"accuracy": accuracy, "fit_seconds": fit_seconds,
+            "predict_seconds": time.perf_counter() - start, "rows": int(len(X)),
+            "labeled": int(np.sum(y != -1))}
+
+
+def run_benchmark(benchmark, args, path):
+    """Every (split, method) fit of `benchmark` not yet in the JSON at `path`, saved after each."""
+    import keras
+
+    record = json.loads(path.read_text()) if path.exists() else {
+        "benchmark": benchmark.name, "description": benchmark.description,
+        "labels_per_class": benchmark.labels_per_class, "fits": []}
+    record["environment"] = {"keras_backend": keras.backend.backend(), "cpus": os.cpu_count(),
+                             "python": platform.python_version(), "machine": platform.machine()}
+    record["ssgan_params"] = args.ssgan_params
+    done = {(f["split"], f["method"]) for f in record["fits"]}
+    for split in range(args.splits):
+        X, y_partial, X_test, y_test = load_split(benchmark, split)
+        rows = {"all": slice(None), "baseline": baseline_rows(y_partial, split),
+                "labeled": np.flatnonzero(y_partial != -1)}
+        for name, (estimator, sees) in methods(split, args.ssgan_params).items():
+            if (split, name) in done or (args.methods and name not in args.methods):
+                continue
+            fit = run_fit(estimator, X[rows[sees]], y_partial[rows[sees]], X_test, y_test)
+            print(f"{benchmark.name} split {split} {name}: {100 * fit['accuracy']:.2f} % "
+                  f"({fit['fit_seconds']:.1f} s)", flush=True)
+            record["fits"].append({"split": split, "method": name, **fit})
+            record["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            write_json(path, record)
+
+
+# ---------------------------------------------------------------------------------- report
+
+METHODS = ("SSGANClassifier", "LabelSpreading (kNN)", "LabelPropagation (kNN)",
+           "SelfTraining (RBF SVC)", "RBF SVC (labeled rows only)")  # `methods`' names, in order
+
+
+def summarize(record):
+    """method → (accuracies by split, mean fit seconds), in the order of METHODS."""
+    table = {}
+    for fit in record["fits"]:
+        accuracies, seconds = table.setdefault(fit["method"], ({}, []))
+        accuracies[fit["split"]] = fit["accuracy"]
+        seconds.append(fit["fit_seconds"])
+    order = sorted(table, key=lambda m: METHODS.index(m) if m in METHODS else len(METHODS))
+    return {m: (table[m][0], float(np.mean(table[m][1]))) for m in order}
+
+
+def format_report(records):
+    """REPORT.md: one table per data set, mean ± std accuracy over the splits, mean fit time."""
+    lines = ["# SSGANClassifier against scikit-learn's semi-supervised classifiers", "",
+             "Written by `python benchmarks/compare_sklearn.py`; accuracy on held-out test rows, "
+             "mean ± std over the splits; fit time in seconds (mean).", ""]
+    for record in records:
+        env = record.get("environment", {})
+        lines += [f"## {record['benchmark']}: {record['labels_per_class']} labels a class", "",
+                  f"{record['description']}. Backend {env.get('keras_backend')}, "
+                  f"{env.get('cpus')} CPUs; SSGANClassifier parameters: "
+                  f"{record.get('ssgan_params') or 'the defaults'}.", "",
+                  "| method | accuracy (%) | per split (%) | fit (s) |", "| --- | ---: | --- | ---: |"]
+        summary = summarize(record)
+        best_baseline = max((np.mean(list(a.values())) for m, (a, _) in summary.items()
+                             if m != "SSGANClassifier"), default=None)
+        for method, (accuracies, seconds) in summary.items():
+            values = 100 * np.array([accuracies[s] for s in sorted(accuracies)])
+            mark = ""
+            if method == "SSGANClassifier" and best_baseline is not None:
+                mark = " ✓" if np.mean(values) >= 100 * best_baseline else " ✗"
+            lines.append(f"| {method} | {values.mean():.2f} ± {values.std():.2f}{mark} | "
+                         f"{', '.join(f'{v:.1f}' for v in values)} | {seconds:.1f} |")
+        lines.append("")
+    lines.append("✓ / ✗: the SSGANClassifier's mean at least / below the best baseline's.")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(out):
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    order = {name: i for i, name in enumerate(BENCHMARKS)}
+    records.sort(key=lambda r: order.get(r["benchmark"], len(order)))
+    with atomic_write(out / "REPORT.md") as f:
+        f.write(format_report(records))
+    return out / "REPORT.md"
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.labeled <= 0 or args.labeled % 10:
-        parser.fail("--labeled must be a positive multiple of 10.")
-    epochs = args.epochs or (10 if args.quick else 20)
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    if not args.report_only:
+        from ssgan.backends import import_keras
 
-    import keras
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
-
-    from ssgan.estimator import SSGANClassifier
-
-    X, y_partial, labeled, X_test, y_test = load_data(args)
-    rows = baseline_rows(len(X), labeled, args.baseline_pool, args.seed)
-    print(f"MNIST: {len(X)} training images, {len(labeled)} labeled, {len(X_test)} test images; "
-          f"baselines see {len(rows)} rows.", flush=True)
-
-    methods = [
-        ("SSGANClassifier (feature matching, MLP)",
-         SSGANClassifier(epochs=epochs, batch_size=args.batch_size, random_state=args.seed,
-                         verbose=args.verbose),
-         X, y_partial),
-        (f"LabelSpreading (kNN, k={args.knn})",
-         LabelSpreading(kernel="knn", n_neighbors=args.knn, max_iter=100, n_jobs=-1),
-         X[rows], y_partial[rows]),
-        ("SelfTrainingClassifier (LogisticRegression)",
-         SelfTrainingClassifier(LogisticRegression(max_iter=1000), max_iter=10),
-         X[rows], y_partial[rows]),
-        ("LogisticRegression (labeled rows only)",
-         LogisticRegression(max_iter=1000),
-         X[labeled], y_partial[labeled]),
-    ]
-    results = [run_method(name, est, Xm, ym, X_test, y_test) for name, est, Xm, ym in methods]
-    ssgan_estimator = methods[0][1]
-
-    print()
-    print(format_table(results))
-    report = {
-        "benchmark": "compare_sklearn",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "arguments": {**vars(args), "epochs": epochs},
-        "data": {"dataset": "mnist", "n_pool": int(len(X)), "n_labeled": int(len(labeled)),
-                 "n_test": int(len(X_test)), "n_baseline_rows": int(len(rows))},
-        "ssgan_config": ssgan_estimator.config_.to_dict(),
-        "environment": {
-            "keras_backend": keras.backend.backend(),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-        },
-        "results": results,
-    }
-    out = Path(args.out) if args.out else (
-        Path.cwd() / "results" / f"compare_sklearn{'-quick' if args.quick else ''}.json"
-    )
-    write_json(out, report)
-    print(f"\nWrote {out}")
+        import_keras(verbose=False)
+        for name in args.datasets:
+            run_benchmark(BENCHMARKS[name], args, out / f"{name}.json")
+    print(f"Wrote {write_report(out)}")
     return 0
 
 

@@ -118,6 +118,14 @@ class TrainingConfig:
     label_smoothing: float = _setting(
         0.0, "losses", "one-sided label smoothing of the real target (paper §3.4; 0 = off)",
         "float", valid=UNIT_OPEN)
+    entropy_weight: float = _setting(
+        0.0, "losses", "weight of the conditional entropy of the class predictions on unlabeled "
+        "rows (entropy minimization, as in Bad GAN, Dai et al. 2017; 0 = off)", "float",
+        valid=NON_NEGATIVE)
+    consistency_weight: float = _setting(
+        0.0, "losses", "weight of the consistency of the class predictions on unlabeled rows "
+        "under two draws of the discriminator's noise (the Π-model, Laine & Aila 2017; 0 = off)",
+        "float", valid=NON_NEGATIVE)
     historical_averaging: float = _setting(
         0.0, "losses", "weight of the historical-averaging penalty of both players (paper §3.3; "
         "0 = off)", "float", valid=NON_NEGATIVE)
@@ -150,6 +158,10 @@ class TrainingConfig:
     steps_per_call: int | None = _setting(
         None, "run", "training steps per compiled call (the progress bar moves between calls)",
         "int", valid=AT_LEAST_ONE, derived="a divisor of the steps per epoch near 50")
+    collapse_guard: bool = _setting(
+        True, "run", "watch for the GAN collapse (real/fake loss → 0, generator loss running "
+        "away) and roll back to the last healthy epoch with half the generator's learning rate, "
+        "at most 3 times (ssgan.train.guard; single runs, not runs side by side)", "bool")
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -275,5 +287,65 @@ def recipe_settings(name, **overrides):
     return values
 
 
-__all__ = ["DEFAULT_RECIPE", "GROUPS", "RECIPES", "Range", "TrainingConfig", "default",
-           "divisor_near", "recipe_settings", "settings"]
+# ------------------------------------------------------------------- the estimator's recipe
+
+# `SSGANClassifier`'s default: the "fast" recipe with a consistency term, and the training budget,
+# widths and latent size sized for the data (`adapted_settings`). Where the budget passes over the
+# rows more often than the fast recipe's 16 times (small data sets), the discriminator would learn
+# the few rows by heart: a gentler step and a stronger consistency term hold it back. The
+# measurements: benchmarks/results/compare-sklearn-cpu/REPORT.md.
+AUTO_RECIPE = "auto"
+AUTO = {"consistency_weight": 1.0}
+AUTO_SMALL_DATA = {"learning_rate": 0.001, "consistency_weight": 3.0}
+BUDGET_STEPS = (6000, 10000)  # a run's training steps: 16 passes, kept within these bounds
+ESTIMATOR_RECIPES = (AUTO_RECIPE, *RECIPES)
+
+
+def budget_epochs(steps_per_epoch, bounds=BUDGET_STEPS, scale=1.0):
+    """Epochs of the "auto" budget: the fast recipe's 16 passes over the data, lengthened to at
+    least bounds[0] steps on small data sets and shortened to at most bounds[1] steps (but at
+    least one pass) on large ones, so that small sets train enough and large ones in bounded
+    time. Networks narrower than the architecture's by `scale` step faster: their bounds are
+    divided by √scale."""
+    low, high = (round(bound / math.sqrt(scale)) for bound in bounds)
+    total = min(max(default("epochs") * steps_per_epoch, low), max(high, steps_per_epoch))
+    return max(1, round(total / steps_per_epoch))
+
+
+def recipe_value(recipe, name):
+    """Setting `name` in `recipe` ("auto" or a name in RECIPES) before any sizing for the data."""
+    overrides = AUTO if recipe == AUTO_RECIPE else recipe_settings(recipe)
+    return overrides.get(name, default(name))
+
+
+def adapted_settings(recipe, n_features, n_unlabeled, **given):
+    """The `TrainingConfig` fields of `recipe` ("auto" or a name in RECIPES) with `given` (None
+    values ignored) on top, for data of `n_features` features and `n_unlabeled` rows. "auto"
+    derives what is not given: the widths and latent size from `n_features` (the architecture's
+    `widths_for`), the epochs from `budget_epochs` (for networks of that size), and on small data
+    sets (a budget of more than 16 passes) `AUTO_SMALL_DATA`."""
+    if recipe != AUTO_RECIPE:
+        return recipe_settings(recipe, **given)
+    from ssgan.models import get_architecture  # light: the builders load on first use
+
+    given = {k: v for k, v in given.items() if v is not None}
+    values = recipe_settings(DEFAULT_RECIPE, **AUTO)
+    widths_for = get_architecture(given.get("architecture", default("architecture"))).widths_for
+    sized = dict(widths_for(n_features)) if widths_for is not None else {"scale": 1.0}
+    scale = sized.pop("scale")
+    if "discriminator_hidden" in given or "generator_hidden" in given:
+        scale = 1.0  # the step's cost is the given networks'
+    batch_size = given.get("batch_size", default("batch_size"))
+    steps = given.get("steps_per_epoch") or max(n_unlabeled // batch_size, 1)
+    passes = budget_epochs(steps, scale=scale)
+    if passes > default("epochs"):
+        values.update(AUTO_SMALL_DATA)
+    values.update(sized)
+    values.update(given)
+    values.setdefault("epochs", passes)
+    return values
+
+
+__all__ = ["AUTO", "AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_STEPS", "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS",
+           "RECIPES", "Range", "TrainingConfig", "adapted_settings", "budget_epochs", "default",
+           "divisor_near", "recipe_settings", "recipe_value", "settings"]

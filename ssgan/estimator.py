@@ -7,50 +7,26 @@ into the generator's [0, 1] range, trains, and answers `predict`, `predict_proba
 estimator pickles its models' weights and rebuilds them when unpickled.
 """
 
-import math
 from numbers import Integral
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.base import ClassifierMixin
-from sklearn.utils import check_random_state
-
-from ssgan.estimator_parameters import CONFIG_PARAMETERS
-from ssgan.estimator_parameters import SKLEARN_VALIDATES
-from ssgan.estimator_parameters import parameter_constraints
-from ssgan.estimator_parameters import default as _default
-from ssgan.estimator_parameters import parameter_docs
-from ssgan.estimator_parameters import rows_parameter
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from sklearn.utils.validation import validate_data
 
+from ssgan import estimator_data as rows
+from ssgan.config import ESTIMATOR_RECIPES
+from ssgan.estimator_parameters import CONFIG_PARAMETERS
+from ssgan.estimator_parameters import SKLEARN_VALIDATES
+from ssgan.estimator_parameters import parameter_constraints
+from ssgan.estimator_parameters import parameter_docs
+from ssgan.estimator_parameters import rows_parameter
+
 __all__ = ["SSGANClassifier"]
 
-# Training seeds are kept below this bound: the noise layers derive seeds as seed * 1009 + i,
-# which must fit JAX's uint32 seeds, and NumPy's global seed must be below 2**32.
-_MAX_SEED = 2**21
-
 _FLOAT_DTYPES = (np.float64, np.float32)
-
-
-def _assign_weights(model, arrays):
-    """Load `arrays` (from `model.get_weights()` of an identical model) into `model`'s variables,
-    cast to each variable's dtype (seed states differ between backends: int64 or uint32)."""
-    variables = model.weights
-    if len(variables) != len(arrays):
-        raise ValueError(
-            f"Cannot restore {model.name}: the pickle holds {len(arrays)} arrays, the rebuilt "
-            f"model has {len(variables)} variables. Unpickle with the same ssgan version."
-        )
-    for variable, array in zip(variables, arrays):
-        array = np.asarray(array)
-        if tuple(variable.shape) != array.shape:
-            raise ValueError(
-                f"Cannot restore {variable.path}: shape {array.shape} in the pickle, "
-                f"{tuple(variable.shape)} in the rebuilt model."
-            )
-        variable.assign(array.astype(variable.dtype))
 
 
 class SSGANClassifier(ClassifierMixin, BaseEstimator):
@@ -119,6 +95,23 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
     history_ : list of dict
         Training metrics, one dict per epoch (losses, training error, seconds, ...).
 
+    n_iter_ : int
+        Epochs trained (fewer than `config_.epochs` when early stopping stopped).
+
+    loss_curve_ : list of float
+        The discriminator's loss at each epoch (mean over its steps): supervised
+        cross-entropy + `unlabeled_weight` · real/fake loss.
+
+    best_loss_ : float or None
+        The smallest value of `loss_curve_`; None with `early_stopping`.
+
+    validation_scores_ : list of float or None
+        Accuracy on the held-out labeled rows after each epoch; None without `early_stopping`.
+
+    best_validation_score_ : float or None
+        The best of `validation_scores_`: the epoch whose weights are kept. None without
+        `early_stopping`.
+
     See Also
     --------
     sklearn.semi_supervised.SelfTrainingClassifier : Self-training around a supervised classifier.
@@ -153,16 +146,20 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
     >>> y_partial = np.copy(y)
     >>> rng = np.random.RandomState(0)
     >>> y_partial[rng.rand(len(y)) < 0.9] = -1          # keep ~10% of the labels
-    >>> clf = SSGANClassifier(discriminator_hidden=(200, 100), generator_hidden=(100,),
-    ...                       epochs=10, batch_size=50, random_state=0)
+    >>> clf = SSGANClassifier(random_state=0)           # a minute or two on a CPU
     >>> clf.fit(X, y_partial)
-    SSGANClassifier(...)
+    SSGANClassifier(random_state=0)
     >>> clf.predict_proba(X[:2]).shape
     (2, 10)
-    >>> accuracy = clf.score(X, y)                      # about 0.96 against all true labels
+    >>> accuracy = clf.score(X, y)                      # against all true labels
     """
 
-    _parameter_constraints: dict = parameter_constraints(lambda Interval: {
+    _parameter_constraints: dict = parameter_constraints(lambda Interval, StrOptions: {
+        "recipe": [StrOptions(set(ESTIMATOR_RECIPES))],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
         "image_shape": [tuple, list, None],
         "random_state": ["random_state"],
         "verbose": [Interval(Integral, 0, 2, closed="both"), "boolean"],
@@ -171,29 +168,26 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         *,
+        recipe="auto",
         # the model
-        architecture=_default("architecture"), image_shape=None,
-        discriminator_hidden=_default("discriminator_hidden"),
-        generator_hidden=_default("generator_hidden"), latent_dim=_default("latent_dim"),
-        minibatch_discrimination=_default("minibatch_discrimination"), vbn=_default("vbn"),
-        init_examples=_default("init_examples"),
+        architecture=None, image_shape=None, discriminator_hidden=None, generator_hidden=None,
+        latent_dim=None, minibatch_discrimination=None, vbn=None, init_examples=None,
         # the generator objective
-        generator=_default("generator"), generator_options=None,
+        generator=None, generator_options=None,
         # the optimizers
-        learning_rate=_default("learning_rate"), beta_1=_default("beta_1"),
-        beta_2=_default("beta_2"), adam_epsilon=_default("adam_epsilon"),
-        generator_learning_rate=_default("generator_learning_rate"),
-        generator_beta_1=_default("generator_beta_1"), generator_steps=_default("generator_steps"),
+        learning_rate=None, beta_1=None, beta_2=None, adam_epsilon=None,
+        generator_learning_rate=None, generator_beta_1=None, generator_steps=None,
         # the loss weights
-        unlabeled_weight=_default("unlabeled_weight"), label_smoothing=_default("label_smoothing"),
-        historical_averaging=_default("historical_averaging"),
+        unlabeled_weight=None, label_smoothing=None, entropy_weight=None,
+        consistency_weight=None, historical_averaging=None,
         # the schedule
-        epochs=_default("epochs"), batch_size=_default("batch_size"),
-        steps_per_epoch=_default("steps_per_epoch"), lr_decay_start=_default("lr_decay_start"),
-        ema_rate=_default("ema_rate"), ema_debias=_default("ema_debias"),
+        epochs=None, batch_size=None, steps_per_epoch=None, lr_decay_start=None, ema_rate=None,
+        ema_debias=None,
+        # early stopping
+        early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
         # the run
-        matmul_precision=_default("matmul_precision"), jit_compile=_default("jit_compile"),
-        steps_per_call=_default("steps_per_call"), random_state=None, verbose=0,
+        collapse_guard=None, matmul_precision=None, jit_compile=None, steps_per_call=None,
+        random_state=None, verbose=0,
     ):
         # scikit-learn's convention: __init__ stores its arguments, unchanged and unchecked.
         for name, value in locals().items():
@@ -234,75 +228,26 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         from ssgan.models import get_architecture
         from ssgan.objectives import get_objective
 
-        get_architecture(self.architecture)
-        get_objective(self.generator)
+        get_architecture(self._setting("architecture"))
+        get_objective(self._setting("generator"))
+
+    def _setting(self, name):
+        """Parameter `name`, or the recipe's value where it is None."""
+        from ssgan.config import recipe_value
+
+        value = getattr(self, name)
+        return recipe_value(self.recipe, name) if value is None else value
 
     def _resolve_image_shape(self, n_features):
         from ssgan.models import get_architecture
 
-        takes_images = get_architecture(self.architecture).layout == "image"
-        if self.image_shape is None:
-            if takes_images:
-                raise ValueError(
-                    f"architecture={self.architecture!r} needs image_shape=(height, width[, "
-                    f"channels]) to reshape the {n_features} features of each row into an image."
-                )
-            return (n_features,)
-        shape = tuple(self.image_shape)
-        if not shape or not all(isinstance(d, Integral) and d > 0 for d in shape):
-            raise ValueError(f"image_shape must be a tuple of positive ints, got {shape!r}.")
-        shape = tuple(int(d) for d in shape)
-        if takes_images:
-            if len(shape) == 2:
-                shape = shape + (1,)
-            if len(shape) != 3:
-                raise ValueError(
-                    f"image_shape must be (height, width) or (height, width, channels) for "
-                    f"architecture={self.architecture!r}, got {shape!r}."
-                )
-        if math.prod(shape) != n_features:
-            raise ValueError(
-                f"image_shape={shape!r} holds {math.prod(shape)} values per example, but X has "
-                f"{n_features} features."
-            )
-        return shape
+        architecture = self._setting("architecture")
+        return rows.example_shape(architecture, get_architecture(architecture).layout,
+                                  self.image_shape, n_features)
 
-    def _training_seed(self, random_state):
-        if isinstance(random_state, Integral) and 0 <= random_state < _MAX_SEED:
-            return int(random_state)
-        return int(check_random_state(random_state).randint(_MAX_SEED))
-
-    def _check_labels(self, y):
-        """The labeled mask, classes_ and the labeled rows' class indices."""
-        if y.dtype.kind in ("U", "S"):
-            # As sklearn.semi_supervised.SelfTrainingClassifier: -1 cannot mark unlabeled rows of
-            # a string array.
-            raise ValueError(
-                "y has dtype string. If you wish to predict on string targets, use dtype object, "
-                "and use -1 as the label for unlabeled samples."
-            )
-        labeled = np.asarray(y != -1, dtype=bool)
-        if not labeled.any():
-            raise ValueError(
-                f"y has no labeled rows: all {len(y)} labels are -1 (unlabeled). "
-                f"{type(self).__name__} needs labeled examples of at least 2 classes."
-            )
-        y_labeled = y[labeled]
-        check_classification_targets(y_labeled)
-        try:
-            classes, encoded = np.unique(y_labeled, return_inverse=True)
-        except TypeError as exc:  # e.g. an object array mixing str and int labels
-            raise ValueError(
-                f"The labels of y cannot be sorted ({exc}); use labels of one type, with the "
-                "integer -1 for unlabeled rows."
-            ) from exc
-        if len(classes) < 2:
-            raise ValueError(
-                f"y has only 1 class among its {int(labeled.sum())} labeled rows "
-                f"(label {classes[0]!r}); {type(self).__name__} needs labeled examples of at "
-                "least 2 classes."
-            )
-        return labeled, classes, encoded.reshape(-1).astype("int32")
+    @staticmethod
+    def _training_seed(random_state):
+        return rows.training_seed(random_state)
 
     # ---------------------------------------------------------------------------------- fit
 
@@ -329,32 +274,68 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         self._check_names()
         vars(self).pop("_trainer", None)  # a failed refit leaves the estimator unfitted
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, reset=True)
-        labeled, classes, y_encoded = self._check_labels(y)
+        labeled, classes, y_encoded = rows.check_labels(y, type(self).__name__)
         image_shape = self._resolve_image_shape(X.shape[1])
+        seed = self._training_seed(self.random_state)
 
         data_min = np.min(X, axis=0)
         data_max = np.max(X, axis=0)
-        x_scaled = self._scale(X, data_min, data_max)
+        x_scaled = rows.scale(X, data_min, data_max)
+        x_labeled = x_scaled[labeled]
+        validation_data, callbacks = None, []
+        if self.early_stopping:
+            train, held = rows.validation_split(y_encoded, self.validation_fraction, seed)
+            validation_data = (x_labeled[held], y_encoded[held])
+            x_labeled, y_encoded = x_labeled[train], y_encoded[train]
+            callbacks.append(self._early_stopping())
 
-        config = self._config(self._training_seed(self.random_state))
+        config = self._config(seed, X.shape[1], len(X))
         trainer = self._build_trainer(image_shape, len(classes), config)
-        trainer.fit(x_scaled[labeled], y_encoded, x_scaled, verbose=int(self.verbose))
+        trainer.fit(x_labeled, y_encoded, x_scaled, validation_data=validation_data,
+                    callbacks=callbacks, verbose=int(self.verbose))
 
         self.classes_ = classes
         self.data_min_ = data_min
         self.data_max_ = data_max
         self.image_shape_ = image_shape
         self.config_ = trainer.resolved
-        self.history_ = list(trainer.log)
+        self._set_history(trainer.log)
         self._set_trainer(trainer)
         return self
 
-    def _config(self, seed):
-        """The `TrainingConfig` of this estimator's parameters, with the training `seed`."""
-        from ssgan.config import TrainingConfig
+    def _early_stopping(self):
+        """Keras' `EarlyStopping` on the held-out rows' accuracy, keeping the best epoch's state
+        (the moving average that predicts included)."""
+        from keras.callbacks import EarlyStopping
 
-        values = {name: getattr(self, name) for name in CONFIG_PARAMETERS}
-        values["generator_options"] = dict(self.generator_options or {})
+        return EarlyStopping(monitor="test_accuracy", mode="max", min_delta=self.tol,
+                             patience=self.n_iter_no_change, restore_best_weights=True)
+
+    def _set_history(self, log):
+        """`history_` and the `MLPClassifier`-style attributes from the trainer's epoch logs."""
+        self.history_ = [dict(entry) for entry in log]
+        self.n_iter_ = len(self.history_)
+        weight = self.config_.unlabeled_weight
+        self.loss_curve_ = [entry["loss_supervised"] + weight * entry["loss_unsupervised"]
+                            for entry in self.history_]
+        if self.early_stopping:
+            self.validation_scores_ = [entry["test_accuracy"] for entry in self.history_]
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_)
+
+    def _config(self, seed, n_features, n_rows):
+        """The `TrainingConfig` of this estimator's recipe and parameters, for data of
+        `n_features` features and `n_rows` rows, with the training `seed`."""
+        from ssgan.config import TrainingConfig
+        from ssgan.config import adapted_settings
+
+        given = {name: getattr(self, name) for name in CONFIG_PARAMETERS}
+        given["generator_options"] = dict(self.generator_options or {})
+        values = adapted_settings(self.recipe, n_features, n_rows, **given)
         return TrainingConfig(**values, seed=seed)
 
     @staticmethod
@@ -370,25 +351,12 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         self.discriminator_ = trainer.discriminator
         self.generator_ = trainer.generator
 
-    @staticmethod
-    def _scale(X, data_min, data_max):
-        """Min-max scale X into [0, 1] (clipped) as float32; constant features map to 0.
-
-        Halves are subtracted, not the values: max − min of finite float64 values can overflow
-        (±1e308), their halves' difference cannot, so finite X always scales to finite values.
-        """
-        half = np.float64(0.5)
-        span = data_max * half - data_min * half
-        span = np.where(span > 0, span, 1.0)
-        scaled = (X * half - data_min * half) / span
-        return np.clip(scaled, 0.0, 1.0, out=scaled).astype(np.float32, copy=False)
-
     # ----------------------------------------------------------------------------- predict
 
     def _logits(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=_FLOAT_DTYPES, reset=False)
-        x_scaled = self._scale(X, self.data_min_, self.data_max_)
+        x_scaled = rows.scale(X, self.data_min_, self.data_max_)
         return np.asarray(self._trainer.predict_logits(x_scaled), dtype=np.float64)
 
     @rows_parameter
@@ -441,7 +409,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(logits, axis=1)]
 
     def generate(self, n_samples=1, random_state=None):
-        """Draw samples from the generator, in the units of X.
+        """Draw samples from the generator, in the units of X: ``sample(n_samples)[0]``.
 
         Parameters
         ----------
@@ -456,14 +424,52 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         X_generated : ndarray of shape (n_samples, n_features_in_)
             Generated rows, scaled back from [0, 1] to each feature's range seen in `fit`.
         """
+        return self.sample(n_samples, random_state=random_state)[0]
+
+    def sample(self, n_samples=1, y=None, random_state=None):
+        """Generate rows, of given classes where the generator takes a class.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples.
+
+        y : label, array-like of shape (n_samples,) or None, default=None
+            Classes (from `classes_`) of the samples: one for all, or one per sample. Needs a
+            generator that takes a class (``generator="cgan"``, or ``"infogan"`` with
+            ``generator_options={"tie_codes_to_labels": True}``). None: the generator's own
+            draw.
+
+        random_state : int, RandomState instance or None, default=None
+            Seeds the generator's input noise.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_)
+            Generated rows, scaled back from [0, 1] to each feature's range seen in `fit`.
+
+        y : ndarray of shape (n_samples,)
+            Their classes: `y` where given, else the classifier's predictions.
+        """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
+        n = int(n_samples)
+        labels = None if y is None else self._class_indices(y, n)
         seed = self._training_seed(random_state)
-        samples = np.asarray(self._trainer.generate(int(n_samples), seed=seed), dtype=np.float64)
-        samples = samples.reshape(int(n_samples), -1)
-        half_span = self.data_max_ * 0.5 - self.data_min_ * 0.5  # as in `_scale`: no overflow
-        return self.data_min_ + samples * half_span + samples * half_span
+        samples = self._trainer.generate(n, seed=seed, labels=labels)
+        X = rows.unscale(np.asarray(samples, dtype=np.float64).reshape(n, -1), self.data_min_,
+                         self.data_max_)
+        return X, (self.classes_[labels] if labels is not None else self.predict(X))
+
+    def _class_indices(self, y, n):
+        """Indices into `classes_` of `y`: one class for all `n` samples, or one per sample."""
+        wanted = np.asarray(y, dtype=self.classes_.dtype)
+        wanted = np.broadcast_to(wanted, (n,)) if wanted.ndim == 0 else wanted.reshape(-1)
+        if len(wanted) != n or len(np.setdiff1d(wanted, self.classes_)):
+            raise ValueError(f"y must be one class or {n} classes of classes_ "
+                             f"{self.classes_.tolist()}; got {np.asarray(y).tolist()!r}.")
+        return np.searchsorted(self.classes_, wanted)
 
     # ------------------------------------------------------------------------------ pickle
 
@@ -485,8 +491,8 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         super().__setstate__(state)
         if weights is not None:
             trainer = self._build_trainer(self.image_shape_, len(self.classes_), self.config_)
-            _assign_weights(trainer.discriminator, weights["discriminator"])
-            _assign_weights(trainer.generator, weights["generator"])
+            rows.assign_weights(trainer.discriminator, weights["discriminator"])
+            rows.assign_weights(trainer.generator, weights["generator"])
             trainer.log = list(self.history_)
             trainer.epoch = self.config_.epochs
             self._set_trainer(trainer)

@@ -25,11 +25,12 @@ _KIND_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str",
                "ints": "tuple of int", "dict": "dict"}
 
 # What the estimator adds to a setting's documentation.
+_SIZED = ("epochs", "discriminator_hidden", "generator_hidden", "latent_dim")
 _NOTES = {
     "architecture": "'mlp' takes rows of any length; 'conv' needs `image_shape`.",
     "minibatch_discrimination": "Its outputs depend on the other rows of a batch: predictions of "
                                 "a row can change (slightly) with the other rows passed.",
-    "generator_options": "None: the objective's defaults.",
+    "generator_options": "{}: the objective's defaults.",
     "steps_per_epoch": "One pass over X is ``max(n_samples // batch_size, 1)`` steps.",
     "ema_rate": "The averaged (debiased) weights are the ones that predict.",
 }
@@ -45,11 +46,13 @@ def rows_parameter(method):
 
 
 def parameter_constraints(own):
-    """`_parameter_constraints`: every setting's (`constraints`), then the estimator's `own`
-    (a function of `Interval`); empty without scikit-learn's validation."""
+    """`_parameter_constraints`: every setting's (`constraints`, and None: the recipe's value),
+    then the estimator's `own` (a function of `Interval` and `StrOptions`); empty without
+    scikit-learn's validation."""
     if not SKLEARN_VALIDATES:
         return {}
-    return {**{name: constraints(f) for name, f in CONFIG_PARAMETERS.items()}, **own(Interval)}
+    settings_constraints = {name: constraints(f) + [None] for name, f in CONFIG_PARAMETERS.items()}
+    return {**settings_constraints, **own(Interval, StrOptions)}
 
 
 def constraints(field):
@@ -69,9 +72,38 @@ def constraints(field):
                                 closed=closed)]
     else:
         constraints = list(_KIND_CONSTRAINTS[kind])
-    if meta["derived"] is not None or kind == "dict":
-        constraints.append(None)
     return constraints
+
+
+def _recipe_values(name):
+    """How the recipes set setting `name`, e.g. "0.001 in 'auto', 0.003 in 'fast' and 'full'"."""
+    by_value = {}
+    for recipe in settings.ESTIMATOR_RECIPES:
+        overrides = settings.AUTO if recipe == settings.AUTO_RECIPE else settings.RECIPES[recipe]
+        value = repr(overrides.get(name, settings.default(name)))
+        if recipe == settings.AUTO_RECIPE and name in _SIZED:
+            value = "sized for the data"
+        elif recipe == settings.AUTO_RECIPE and name in settings.AUTO_SMALL_DATA:
+            value += f" ({settings.AUTO_SMALL_DATA[name]!r} on small data sets)"
+        elif recipe == "full" and name == "lr_decay_start":
+            value = "epochs"  # the recipe's "constant"
+        by_value.setdefault(value, []).append(repr(recipe))
+    if len(by_value) == 1:
+        return f"{next(iter(by_value))} in every recipe"
+    return ", ".join(f"{value} in {' and '.join(recipes)}" for value, recipes in by_value.items())
+
+
+def _setting_doc(name):
+    """(type, text) of the documentation of the parameter of setting `name`."""
+    meta = CONFIG_PARAMETERS[name].metadata
+    kind = _KIND_TYPES[meta["kind"]] + " or None"
+    text = meta["help"][0].upper() + meta["help"][1:] + "."
+    text += f" None: the recipe's value ({_recipe_values(name)})."
+    if meta["derived"] is not None:
+        text += f" Where that is None: {meta['derived']}."
+    if name in _NOTES:
+        text += " " + _NOTES[name]
+    return kind, text
 
 
 def parameter_docs(estimator):
@@ -90,6 +122,24 @@ def parameter_docs(estimator):
                          "other values draw one. Fitting also sets TensorFlow's global seed "
                          "(Python's and NumPy's global states are restored)."),
         "verbose": ("int", "0", "0: silent; 1: a progress bar per epoch; 2: one line per epoch."),
+        "recipe": ("str", "'auto'", "Named settings that the parameters left at None take: "
+                   "'auto' (the 'fast' recipe with a consistency term, its widths, latent size "
+                   "and training budget sized for the data: 16 passes over X, at least 6000 and "
+                   "at most 10000 steps, twice that for the quarter-width networks of few "
+                   "features; where that is more than 16 passes, a small data set, a gentler "
+                   "learning rate and a stronger consistency term), or 'fast' or "
+                   "'full' as on the command line (``python -m ssgan.fit --recipe``, "
+                   "ssgan.config.RECIPES)."),
+        "early_stopping": ("bool", "False", "Hold out `validation_fraction` of the labeled rows "
+                           "(stratified) and stop when their accuracy has not improved by `tol` "
+                           "for `n_iter_no_change` epochs, keeping the best epoch's weights "
+                           "(and their moving average, which predicts). The held-out rows still "
+                           "serve as unlabeled rows."),
+        "validation_fraction": ("float", "0.1", "Share of the labeled rows held out for early "
+                                "stopping (at least one row; every class keeps a training row)."),
+        "n_iter_no_change": ("int", "10", "Epochs without an improvement of `tol` after which "
+                             "early stopping stops."),
+        "tol": ("float", "1e-4", "Smallest improvement of the validation accuracy that counts."),
     }
     entries = []
     for name, parameter in inspect.signature(estimator.__init__).parameters.items():
@@ -98,14 +148,8 @@ def parameter_docs(estimator):
         if name in own:
             kind, default, text = own[name]
         else:
-            meta = CONFIG_PARAMETERS[name].metadata
             default = repr(parameter.default)
-            kind = _KIND_TYPES[meta["kind"]] + (" or None" if parameter.default is None else "")
-            text = meta["help"][0].upper() + meta["help"][1:] + "."
-            if meta["derived"] is not None:
-                text += f" None: {meta['derived']}."
-            if name in _NOTES:
-                text += " " + _NOTES[name]
+            kind, text = _setting_doc(name)
         body = textwrap.fill(text, 92, initial_indent=" " * 8, subsequent_indent=" " * 8)
         entries.append(f"    {name} : {kind}, default={default}\n{body}\n")
     return "\n".join(entries) + "\n"

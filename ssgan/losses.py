@@ -33,6 +33,20 @@ def supervised_loss(logits, labels):
     return categorical_cross_entropy(logits, labels)
 
 
+def conditional_entropy(logits):
+    """mean_i H(softmax(l_i)) over the K real classes: low when each example is confidently one
+    class. Minimizing it on unlabeled rows pushes the decision boundaries into low-density gaps."""
+    log_p = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
+    return -ops.mean(ops.sum(ops.exp(log_p) * log_p, axis=-1))
+
+
+def consistency_loss(logits, logits_target):
+    """mean_i ||softmax(l_i) − softmax(l'_i)||² over the K real classes, the second pass held
+    constant (the Π-model of Laine & Aila 2017): predictions should not change with the noise."""
+    target = ops.stop_gradient(ops.softmax(logits_target, axis=-1))
+    return ops.mean(ops.sum(ops.square(ops.softmax(logits, axis=-1) - target), axis=-1))
+
+
 def gaussian_negative_log_likelihood(means, values):
     """mean_i Σ_j (c_ij − μ_ij)² / 2: the negative log-likelihood of `values` under N(μ, 1) per
     dimension, up to the constant ½·log(2π) per dimension (dropped: it has no gradient)."""

@@ -10,13 +10,14 @@ from ssgan.config import RECIPES, Range, TrainingConfig, recipe_settings
 
 def test_every_setting_is_declared_once_with_group_help_and_kind():
     fields = settings.settings()
-    assert len(fields) == len({f.name for f in fields}) == 29
+    assert len(fields) == len({f.name for f in fields}) == 32
     for field in fields:
         meta = field.metadata
         assert meta["group"] in settings.GROUPS and meta["help"], field.name
         assert meta["kind"] in ("int", "float", "bool", "str", "ints", "dict"), field.name
     assert [f.name for f in settings.settings("losses")] == [
-        "unlabeled_weight", "label_smoothing", "historical_averaging"]
+        "unlabeled_weight", "label_smoothing", "entropy_weight", "consistency_weight",
+        "historical_averaging"]
     assert sum(len(settings.settings(group)) for group in settings.GROUPS) == len(fields)
 
 
@@ -93,3 +94,57 @@ def test_divisor_near_and_ranges():
     assert settings.divisor_near(96, 50) == 48
     assert Range(0, 1, "left").contains(0) and not Range(0, 1, "left").contains(1)
     assert Range(0, None, "neither").describe() == "> 0"
+
+
+# ------------------------------------------------------------------- the estimator's recipe
+
+def test_budget_lengthens_small_data_and_bounds_large_data():
+    from ssgan.config import budget_epochs
+
+    assert budget_epochs(600) == 16  # MNIST: the fast recipe's 16 passes, 9600 steps
+    assert budget_epochs(12) == 500  # 1257 rows: at least 6000 steps
+    assert budget_epochs(1) == 6000
+    assert budget_epochs(5000) == 2  # 500k rows: at most 10000 steps
+    assert budget_epochs(50000) == 1  # but at least one pass
+    assert budget_epochs(100, bounds=(10, 20)) == 1
+    assert budget_epochs(12, scale=0.25) == 1000  # narrower networks: 12000 cheaper steps
+    assert budget_epochs(5000, scale=0.25) == 4
+
+
+def test_auto_recipe_sizes_what_is_not_given():
+    from ssgan.config import AUTO, AUTO_SMALL_DATA, adapted_settings
+
+    tiny = adapted_settings("auto", n_features=64, n_unlabeled=300)
+    assert tiny["epochs"] == 4000 and tiny["latent_dim"] == 50  # 3 steps an epoch, 12000 steps
+    assert "scale" not in tiny
+    assert {k: tiny[k] for k in AUTO_SMALL_DATA} == AUTO_SMALL_DATA  # 2000 passes: small
+    assert tiny["discriminator_hidden"] == (250, 125, 62, 62, 62)
+    assert tiny["generator_hidden"] == (250, 250)
+    large = adapted_settings("auto", n_features=784, n_unlabeled=60000)
+    assert large["epochs"] == 16 and large["discriminator_hidden"] == (1000, 500, 250, 250, 250)
+    assert large["consistency_weight"] == AUTO["consistency_weight"]
+    assert "learning_rate" not in large  # the fast recipe's
+    given = adapted_settings("auto", 64, 300, epochs=3, latent_dim=7, steps_per_epoch=None,
+                             consistency_weight=0.5)
+    assert given["epochs"] == 3 and given["latent_dim"] == 7
+    assert given["consistency_weight"] == 0.5 and given["learning_rate"] == 0.001
+    assert adapted_settings("auto", 64, 300, steps_per_epoch=60)["epochs"] == 200
+    given_widths = adapted_settings("auto", 64, 300, discriminator_hidden=(20,))
+    assert given_widths["epochs"] == 2000 and given_widths["generator_hidden"] == (250, 250)
+    conv = adapted_settings("auto", 784, 60000, architecture="conv")
+    assert "discriminator_hidden" not in conv  # the conv pair keeps its own widths
+    assert adapted_settings("full", 64, 300) == recipe_settings("full")
+    TrainingConfig(**tiny)  # valid settings
+
+
+def test_widths_follow_the_number_of_features():
+    from ssgan.models.mlp import widths_for
+
+    def sized(n):
+        w = widths_for(n)
+        return w["discriminator_hidden"], w["generator_hidden"], w["latent_dim"], w["scale"]
+
+    assert sized(784) == ((1000, 500, 250, 250, 250), (500, 500), 100, 1.0)
+    assert sized(5000) == sized(784)  # never wider than the paper's
+    assert sized(392) == ((500, 250, 125, 125, 125), (250, 250), 50, 0.5)
+    assert sized(4) == ((250, 125, 62, 62, 62), (250, 250), 50, 0.25)  # a floor of a quarter

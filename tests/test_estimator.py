@@ -27,6 +27,7 @@ from ssgan import objectives
 from ssgan.data import load_dataset
 from ssgan.data import scale_images
 from ssgan.data import semi_supervised_split
+from ssgan.estimator_data import scale
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +68,8 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [SSGANClassifier(**TINY)],
+    [SSGANClassifier(**TINY), SSGANClassifier(**TINY, recipe="full"),
+     SSGANClassifier(**TINY, early_stopping=True, validation_fraction=0.2, n_iter_no_change=1)],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible_estimator(estimator, check):
@@ -211,7 +213,7 @@ def test_probabilities_scores_and_predictions_agree():
     np.testing.assert_allclose(proba, shifted / shifted.sum(axis=1, keepdims=True), rtol=1e-6)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[np.argmax(logits, axis=1)])
     # The logits are the discriminator's own output on the scaled rows.
-    scaled = clf._scale(X, clf.data_min_, clf.data_max_)
+    scaled = scale(X, clf.data_min_, clf.data_max_)
     direct = np.asarray(clf.discriminator_(scaled, training=False)["logits"])
     np.testing.assert_allclose(logits, direct, rtol=1e-4, atol=1e-5)
 
@@ -232,7 +234,7 @@ def test_features_are_min_max_scaled_on_all_rows_and_clipped_at_predict_time():
     clf = SSGANClassifier(**TINY).fit(X, y_partial)
     np.testing.assert_array_equal(clf.data_min_, X.min(axis=0))
     np.testing.assert_array_equal(clf.data_max_, X.max(axis=0))
-    scaled = clf._scale(X, clf.data_min_, clf.data_max_)
+    scaled = scale(X, clf.data_min_, clf.data_max_)
     assert scaled.dtype == np.float32 and scaled.min() == 0.0 and scaled.max() == 1.0
     np.testing.assert_array_equal(scaled[:, 2], 0.0)
     far = X + 10 * (X.max(axis=0) - X.min(axis=0))  # beyond the range seen in fit
@@ -243,7 +245,7 @@ def test_features_are_min_max_scaled_on_all_rows_and_clipped_at_predict_time():
 def test_features_near_the_float64_limit_scale_without_overflow():
     X, y, y_partial = _blobs()
     X = X / np.abs(X).max() * 1e308  # max − min would overflow to inf
-    clf = SSGANClassifier(**TINY).fit(X, y_partial)
+    clf = SSGANClassifier(**TINY, recipe="fast").fit(X, y_partial)  # learns in 3 steps
     assert np.all(np.isfinite(clf.predict_proba(X))) and clf.score(X, y) > 0.5
     generated = clf.generate(5, random_state=0)
     assert np.all(np.isfinite(generated))
@@ -258,6 +260,115 @@ def test_generate_returns_rows_in_the_units_of_x():
     assert samples.shape == (25, X.shape[1])
     assert np.all(samples >= clf.data_min_ - 1e-9) and np.all(samples <= clf.data_max_ + 1e-9)
     np.testing.assert_array_equal(samples, clf.generate(25, random_state=3))
+
+
+# ---------------------------------------------------- MLPClassifier's habits: early stopping
+
+def test_training_attributes_without_early_stopping():
+    X, _, y_partial = _blobs()
+    clf = SSGANClassifier(**{**TINY, "epochs": 3}).fit(X, y_partial)
+    assert clf.n_iter_ == 3 == len(clf.loss_curve_) == len(clf.history_)
+    entry = clf.history_[0]
+    assert clf.loss_curve_[0] == pytest.approx(
+        entry["loss_supervised"] + clf.config_.unlabeled_weight * entry["loss_unsupervised"])
+    assert clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.validation_scores_ is None and clf.best_validation_score_ is None
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch():
+    """Labels that are noise can only be memorized: the held-out accuracy wanders, training stops
+    `n_iter_no_change` epochs after its best, and the model predicts as at that best epoch."""
+    from ssgan.estimator_data import validation_split
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((200, 6)), rng.integers(0, 2, 200)
+    clf = SSGANClassifier(**{**TINY, "epochs": 40, "learning_rate": 0.02}, early_stopping=True,
+                          validation_fraction=0.3, n_iter_no_change=3).fit(X, y)
+    scores = clf.validation_scores_
+    assert clf.n_iter_ == len(scores) == len(clf.loss_curve_) < 40
+    best = int(np.argmax(scores))
+    assert clf.n_iter_ == best + 1 + 3 and clf.best_validation_score_ == scores[best]
+    assert clf.best_loss_ is None
+    _, held = validation_split(y, 0.3, 0)  # the rows fit held out (random_state 0)
+    assert len(held) == 60
+    assert clf.score(X[held], y[held]) == pytest.approx(clf.best_validation_score_)
+
+
+def test_validation_split_is_stratified_and_keeps_every_class():
+    from ssgan.estimator_data import validation_split
+
+    y = np.array([0] * 10 + [1] * 5 + [2])
+    train, held = validation_split(y, 0.2, 0)
+    assert sorted(np.bincount(y[held], minlength=3)) == [0, 1, 2]  # 2 of 10, 1 of 5, 0 of 1
+    assert set(y[train]) == {0, 1, 2} and len(train) + len(held) == len(y)
+    _, held = validation_split(np.array([0, 0, 1, 1]), 0.1, 0)  # rounds to none: one row
+    assert len(held) == 1
+    with pytest.raises(ValueError, match="every class has a single labeled row"):
+        validation_split(np.array([0, 1, 2]), 0.5, 0)
+
+
+def test_grid_search_logs_no_retracing_warning():
+    """Each fit and each predict of any size reuses its compiled function: TensorFlow warns of
+    "tf.function retracing" otherwise."""
+    import io
+    import logging
+
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the warning is TensorFlow's")
+    import tensorflow as tf
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    tf.get_logger().addHandler(handler)
+    try:
+        X, _, y_partial = _blobs(n=150)
+        search = GridSearchCV(SSGANClassifier(**TINY), {"learning_rate": [0.001, 0.003]},
+                              cv=StratifiedKFold(3), scoring=labeled_accuracy).fit(X, y_partial)
+        for n in (1, 7, 130):
+            search.predict(X[:n])
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert "retracing" not in stream.getvalue()
+
+
+# ------------------------------------------------------------------- class-conditional samples
+
+def test_sample_returns_rows_of_the_classes_asked_for():
+    X, _, y_partial = _blobs()
+    y_named = np.where(y_partial == -1, -1, np.array(["a", "b", "c"], dtype=object)[y_partial])
+    clf = SSGANClassifier(**TINY, generator="cgan").fit(X, y_named.astype(object))
+    X_b, y_b = clf.sample(5, y="b", random_state=3)
+    assert X_b.shape == (5, 2) and X_b.dtype == np.float64 and list(y_b) == ["b"] * 5
+    np.testing.assert_array_equal(X_b, clf.sample(5, y=["b"] * 5, random_state=3)[0])
+    X_ab, y_ab = clf.sample(2, y=["a", "b"], random_state=3)
+    assert list(y_ab) == ["a", "b"] and np.all(np.isfinite(X_ab))
+    X_any, y_any = clf.sample(4, random_state=0)
+    np.testing.assert_array_equal(y_any, clf.predict(X_any))  # no y: the classifier's labels
+    for bad in ("z", ["a"], ["a", "b", "z", "a", "a"]):
+        with pytest.raises(ValueError, match="y must be one class or 5 classes of classes_"):
+            clf.sample(5, y=bad)
+    plain = SSGANClassifier(**TINY).fit(X, y_partial)
+    with pytest.raises(ValueError, match="takes no class"):
+        plain.sample(3, y=0)
+
+
+def test_a_tiny_cgan_samples_the_classes_asked_for(mnist_subset):
+    """A fixed classifier (logistic regression on 2000 test images) labels the samples of a
+    short CGAN run as requested far above chance (10 %)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y_partial, X_test, y_test = mnist_subset
+    judge = LogisticRegression(max_iter=300).fit(X_test, y_test)
+    clf = SSGANClassifier(discriminator_hidden=(200, 100, 100), generator_hidden=(100, 100),
+                          batch_size=50, epochs=6, random_state=0, generator="cgan",
+                          recipe="fast").fit(X, y_partial)
+    wanted = np.arange(200) % 10
+    X_gen, y_gen = clf.sample(200, y=wanted, random_state=0)
+    assert X_gen.shape == (200, 784) and np.array_equal(y_gen, wanted)
+    agreement = np.mean(judge.predict(X_gen) == wanted)
+    assert agreement > 0.6, agreement  # 0.955 when written
 
 
 # ------------------------------------------------------------------ reproducibility, pickling
@@ -304,10 +415,10 @@ def test_pickle_joblib_and_deepcopy_of_a_fitted_estimator_predict_identically(tm
 def test_clone_get_params_and_set_params():
     clf = SSGANClassifier(**TINY)
     params = clf.get_params()
-    assert params["generator"] == "feature-matching" and params["epochs"] == 1
+    assert params["generator"] is None and params["epochs"] == 1  # None: the recipe's
     cloned = clone(clf).set_params(learning_rate=0.01, generator_hidden=(8,))
     assert cloned.learning_rate == 0.01 and cloned.generator_hidden == (8,)
-    assert clf.learning_rate == 0.003
+    assert clf.learning_rate is None
     X, _, y_partial = _blobs()
     clf.fit(X, y_partial)
     assert not hasattr(clone(clf), "classes_")
@@ -406,7 +517,8 @@ def test_pipeline_grid_search_and_cross_val_score_on_mnist(mnist_subset):
     pipe = Pipeline([
         ("scale", StandardScaler()),
         ("clf", SSGANClassifier(discriminator_hidden=(64, 32), generator_hidden=(32,),
-                                latent_dim=16, batch_size=50, epochs=2, random_state=0)),
+                                latent_dim=16, batch_size=50, epochs=2, random_state=0,
+                                recipe="fast")),
     ])
     cv = StratifiedKFold(n_splits=2, shuffle=True, random_state=0)  # strata include -1
     search = GridSearchCV(pipe, {"clf__learning_rate": [0.003, 0.01]}, cv=cv,

@@ -7,22 +7,48 @@ from conftest import run_python
 from ssgan import SSGANClassifier
 
 
-def test_parameters_are_the_settings_with_their_defaults_and_ranges():
-    """Every `TrainingConfig` setting but the seed (`random_state`) is a parameter, with the
-    setting's default (None for an empty `generator_options`) and its range as a constraint."""
+ESTIMATOR_OWN = {"image_shape", "random_state", "verbose", "recipe", "early_stopping",
+                 "validation_fraction", "n_iter_no_change", "tol"}
+
+
+def test_parameters_are_the_settings_defaulting_to_the_recipe():
+    """Every `TrainingConfig` setting but the seed (`random_state`) is a parameter, None by
+    default (the recipe's value), constrained by the setting's range or None."""
     from ssgan import config as settings
 
     params = SSGANClassifier().get_params()
     fields = {f.name for f in settings.settings()}
-    assert set(params) == fields - {"seed"} | {"image_shape", "random_state", "verbose"}
-    for name in fields - {"seed", "generator_options"}:
-        assert params[name] == settings.default(name), name
-    assert params["generator_options"] is None and settings.default("generator_options") == {}
+    assert set(params) == fields - {"seed"} | ESTIMATOR_OWN
+    assert all(params[name] is None for name in fields - {"seed"})
+    assert params["recipe"] == "auto" and params["early_stopping"] is False
     constraints = SSGANClassifier._parameter_constraints
     assert set(constraints) == set(params)
-    assert None in constraints["ema_rate"] and None not in constraints["learning_rate"]
+    assert None in constraints["learning_rate"] and None in constraints["ema_rate"]
+    assert not constraints["learning_rate"][0].is_satisfied_by(-1.0)
     for name in params:  # every parameter is documented
         assert f"\n    {name} : " in SSGANClassifier.__doc__, name
+
+
+def test_documentation_states_each_recipes_value():
+    doc = SSGANClassifier.__doc__
+    entry = doc[doc.index("    learning_rate : "):doc.index("    beta_1 : ")]
+    assert ("0.003 (0.001 on small data sets) in 'auto', 0.003 in 'fast' and 'full'"
+            in " ".join(entry.split()))
+    entry = doc[doc.index("    epochs : "):doc.index("    batch_size : ")]
+    assert "sized for the data in 'auto'" in " ".join(entry.split())
+
+
+def test_the_recipe_fills_the_parameters_left_at_none():
+    """recipe='full' takes the command line's full recipe; given parameters win over it."""
+    from ssgan.config import TrainingConfig
+
+    config = SSGANClassifier(recipe="full")._config(seed=3, n_features=784, n_rows=60000)
+    assert config == TrainingConfig.from_recipe("full", seed=3)
+    config = SSGANClassifier(recipe="full", epochs=20)._config(3, 784, 60000)
+    assert config.epochs == 20 and config.lr_decay_start == 20 and config.vbn is False
+    auto = SSGANClassifier(learning_rate=0.002)._config(0, 64, 1797)
+    assert auto.learning_rate == 0.002 and auto.consistency_weight == 3.0  # a small data set
+    assert auto.discriminator_hidden == (250, 125, 62, 62, 62) and auto.latent_dim == 50
 
 
 _WITHOUT_PRIVATE_VALIDATION = """
@@ -51,3 +77,15 @@ def test_without_scikit_learns_private_validation_the_settings_validate():
     result = run_python(_WITHOUT_PRIVATE_VALIDATION)
     assert result["validates"] is False and result["fitted"] == [60]
     assert result["message"] == "label_smoothing must be ≥ 0 and < 1, got 2.0."
+
+
+def test_auto_budget_on_a_tiny_and_a_large_x():
+    """A few dozen rows still train 6000 steps (12000 of the quarter-width networks sized for
+    10 features); two million rows train one pass of 20000 steps, not 16 of them."""
+    tiny = SSGANClassifier()._config(0, n_features=10, n_rows=60).resolve(60)
+    assert tiny.steps_per_epoch == 1 and tiny.epochs == 12000
+    assert tiny.lr_decay_start == 6000 and tiny.ema_rate == 10 / 12000  # the schedule follows
+    large = SSGANClassifier()._config(0, n_features=784, n_rows=2_000_000).resolve(2_000_000)
+    assert large.steps_per_epoch == 20000 and large.epochs == 1
+    given = SSGANClassifier(epochs=3)._config(0, n_features=10, n_rows=60)
+    assert given.epochs == 3

@@ -170,3 +170,21 @@ def test_classification_error_hand_value():
     # Predictions 2, 0, 1, 0 against labels 2, 0, 0, 1: two of four wrong.
     assert float(losses.classification_error(logits, np.array([2, 0, 0, 1]))) == pytest.approx(0.5)
     assert float(losses.classification_error(logits, np.array([2, 0, 1, 0]))) == 0.0
+
+
+def test_conditional_entropy_hand_values():
+    # Uniform over 3 classes: log 3; one class certain: 0; the mean over rows.
+    logits = _f32([[0, 0, 0], [1000, 0, -1000]])
+    assert float(losses.conditional_entropy(logits)) == pytest.approx(0.5 * math.log(3), rel=1e-6)
+    p = np.array([0.7, 0.2, 0.1])
+    expected = -(p * np.log(p)).sum()
+    assert float(losses.conditional_entropy(_f32([np.log(p)]))) == pytest.approx(expected, rel=1e-5)
+
+
+def test_consistency_loss_hand_value_and_its_target_held_constant():
+    # softmax([0, 0]) = (.5, .5), softmax([log 3, 0]) = (.75, .25): squared distance 2 · 0.25².
+    a, b = _f32([[0.0, 0.0]]), _f32([[math.log(3.0), 0.0]])
+    assert float(losses.consistency_loss(a, b)) == pytest.approx(0.125, rel=1e-6)
+    assert float(losses.consistency_loss(a, a)) == 0.0
+    grad_a, grad_b = _gradients(losses.consistency_loss, a, b)
+    assert np.abs(grad_a).sum() > 0 and np.all(grad_b == 0)  # the second pass is the target

@@ -41,6 +41,29 @@ def test_the_step_is_a_pure_function_of_the_state(mnist_subset):
                                rtol=1e-6)
 
 
+def test_entropy_and_consistency_terms_add_their_weighted_values(mnist_subset):
+    """Each term adds weight × its value to the discriminator's loss; with the noise off the two
+    passes of the consistency term agree (0); with it on they differ."""
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    z = np.random.default_rng(1).uniform(size=(50, 100)).astype("float32")
+    args = (x_lab[:50], y_lab[:50], x_unl[:50], x_unl[50:100], z)
+
+    def losses(training=False, **weights):
+        trainer, _, _ = _set_up(mnist_subset, **weights)
+        return trainer.compute_losses(*args, training=training)
+
+    plain = losses()
+    assert "loss_entropy" not in plain and "loss_consistency" not in plain
+    entropy = losses(entropy_weight=0.5)
+    assert 0 < entropy["loss_entropy"] <= np.log(10) + 1e-6
+    assert entropy["discriminator"] == pytest.approx(
+        plain["discriminator"] + 0.5 * entropy["loss_entropy"], rel=1e-5)
+    consistency = losses(consistency_weight=2.0)
+    assert consistency["loss_consistency"] == 0.0
+    assert consistency["discriminator"] == pytest.approx(plain["discriminator"], rel=1e-6)
+    assert losses(training=True, consistency_weight=2.0)["loss_consistency"] > 0
+
+
 def test_moving_average_formula():
     average = steps.moving_average([np.float32(1.0)], [np.float32(3.0)], 0.25)
     assert float(average[0]) == pytest.approx(1.5)

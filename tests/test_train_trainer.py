@@ -75,6 +75,28 @@ def test_generate_and_predict_shapes(mnist_subset):
     assert trainer.generate_from_inputs(z).shape == (3, 28, 28, 1)
 
 
+def test_generate_given_labels(mnist_subset):
+    """A conditional generator samples the classes asked for (one for all, or one each),
+    seeded; an unconditional one, or labels out of range, are one-line errors."""
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    trainer = _trainer(epochs=1, steps_per_epoch=2, generator="cgan")
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    plain = trainer.generate(4, seed=1)
+    threes = trainer.generate(4, seed=1, labels=3)
+    assert threes.shape == plain.shape == (4, 784) and threes.dtype == np.float32
+    np.testing.assert_array_equal(threes, trainer.generate(4, seed=1, labels=[3, 3, 3, 3]))
+    mixed = trainer.generate(4, seed=1, labels=np.array([3, 7, 3, 7]))
+    np.testing.assert_array_equal(mixed[[0, 2]], threes[[0, 2]])  # the same z, the same class
+    assert not np.array_equal(mixed[1], threes[1])
+    for bad in ([3, 7], 10, -1, [0.5] * 4):
+        with pytest.raises(ValueError, match=r"labels must be an int or 4 ints in \[0, 10\)"):
+            trainer.generate(4, labels=bad)
+    unconditional = _trainer(epochs=1, steps_per_epoch=2)
+    unconditional.fit(x_lab, y_lab, x_unl, verbose=0)
+    with pytest.raises(ValueError, match="'feature-matching' generator takes no class"):
+        unconditional.generate(4, labels=3)
+
+
 def test_conv_architecture_with_minibatch_discrimination_and_vbn_trains(mnist_subset):
     x_lab, y_lab, x_unl, _, _ = mnist_subset
     trainer = SemiSupervisedGAN((28, 28, 1), 10, TrainingConfig(

@@ -13,7 +13,8 @@ differs between Keras backends, with the same functions:
   With `data_axes` (a dict like `data`, 0 or None per entry) it runs several independent runs at
   once: the state, the indices of a step and the data entries marked 0 carry a leading run axis
   (JAX only: `vmap`; TensorFlow raises NotImplementedError).
-- `compile_function(fn, precision, jit_compile)`: a compiled pure function (evaluation).
+- `compile_function(fn, precision, jit_compile)`: a compiled pure function whose last argument
+  is a batch (evaluation); TensorFlow traces it once for any batch size.
 - `to_device(array)`, `to_numpy(tensor)`, `device_description()`.
 
 `precision` is JAX's matmul precision; `jit_compile` asks TensorFlow for XLA (None: on a GPU).

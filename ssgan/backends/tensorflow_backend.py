@@ -66,9 +66,32 @@ def compile_steps(step_fn, precision=None, jit_compile=None, data_axes=None):
     return _CompiledSteps(step_fn, jit_compile)
 
 
+class _TracedOnce:
+    """`fn` traced on its first call for a last argument (the batch) of any leading size, then
+    called as that one concrete function. A `tf.function` called afresh for each fitted model
+    would count every model's first trace as a retrace of the same code and warn ("triggered
+    tf.function retracing") during a `GridSearchCV`; a concrete function is never retraced."""
+
+    def __init__(self, fn, jit_compile):
+        self._function = tf.function(fn, jit_compile=_use_xla(jit_compile))
+        self._concrete = None
+
+    @staticmethod
+    def _spec(value, free_batch):
+        shape = tuple(value.shape)
+        return tf.TensorSpec((None, *shape[1:]) if free_batch else shape, value.dtype)
+
+    def __call__(self, *args):
+        if self._concrete is None:
+            specs = [tf.nest.map_structure(lambda v: self._spec(v, False), a) for a in args[:-1]]
+            self._concrete = self._function.get_concrete_function(
+                *specs, self._spec(args[-1], True))
+        return self._concrete(*args)
+
+
 def compile_function(fn, precision=None, jit_compile=None):
     del precision
-    return tf.function(fn, jit_compile=_use_xla(jit_compile), reduce_retracing=True)
+    return _TracedOnce(fn, jit_compile)
 
 
 def to_device(array):

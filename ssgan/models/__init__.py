@@ -26,6 +26,10 @@ class Architecture:
         generator: `(image_shape, hidden=None, *, latent_dim, vbn, condition_dims, seed) ->
             keras.Model` with pixels in [0, 1], shaped as `layout` says.
         smoke_hidden: (discriminator, generator) widths of smoke runs (a few seconds on a CPU).
+        widths_for: optional `(n_features) -> dict` of the settings `discriminator_hidden`,
+            `generator_hidden`, `latent_dim` sized for the data (the estimator's "auto" recipe)
+            and `scale`, the networks' width against the builders' defaults; None: the
+            builders' widths.
     """
 
     name: str
@@ -33,6 +37,7 @@ class Architecture:
     discriminator: Callable
     generator: Callable
     smoke_hidden: tuple
+    widths_for: Callable | None = None
 
 
 ARCHITECTURES = Registry("architecture")
@@ -71,7 +76,8 @@ def _lazy(module, function):
 
 
 register_architecture(Architecture("mlp", "flat", _lazy("ssgan.models.mlp", "discriminator"),
-                                   _lazy("ssgan.models.mlp", "generator"), ((64, 32), (64,))))
+                                   _lazy("ssgan.models.mlp", "generator"), ((64, 32), (64,)),
+                                   _lazy("ssgan.models.mlp", "widths_for")))
 register_architecture(Architecture("conv", "image", _lazy("ssgan.models.conv", "discriminator"),
                                    _lazy("ssgan.models.conv", "generator"), ((8, 16), (16, 8))))
 

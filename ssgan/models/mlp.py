@@ -8,7 +8,12 @@ from ssgan import layers as ssgan_layers
 from ssgan.models import common
 
 
-def build_mlp_discriminator(input_dim=784, n_classes=10, hidden_units=(1000, 500, 250, 250, 250),
+DISCRIMINATOR_HIDDEN = (1000, 500, 250, 250, 250)  # the paper's, for 784 features
+GENERATOR_HIDDEN = (500, 500)
+LATENT_DIM = 100
+
+
+def build_mlp_discriminator(input_dim=784, n_classes=10, hidden_units=DISCRIMINATOR_HIDDEN,
                             input_noise=0.3, hidden_noise=0.5, minibatch_discrimination=False,
                             minibatch_kernels=100, minibatch_kernel_dim=5, extra_heads=None,
                             seed=None, name="discriminator"):
@@ -35,7 +40,7 @@ def build_mlp_discriminator(input_dim=784, n_classes=10, hidden_units=(1000, 500
     return common.discriminator_model(inputs, features, h, n_classes, minibatch, extra_heads, name)
 
 
-def build_mlp_generator(output_shape=(28, 28, 1), latent_dim=100, hidden_units=(500, 500),
+def build_mlp_generator(output_shape=(28, 28, 1), latent_dim=LATENT_DIM, hidden_units=GENERATOR_HIDDEN,
                         vbn=False, reference_size=64, condition_dims=None, seed=None,
                         name="generator"):
     """The Improved-GAN MNIST generator.
@@ -75,3 +80,18 @@ def generator(image_shape, hidden=None, **options):
     if hidden is not None:
         options["hidden_units"] = tuple(hidden)
     return build_mlp_generator(tuple(image_shape), **options)
+
+
+def widths_for(n_features):
+    """The networks sized for rows of `n_features`: the paper's MNIST pair scaled by
+    n_features / 784 within [1/4, 1], the generator's widths and the latent size by at least 1/2
+    (a generator much narrower than its data draws blurred averages). Returns the settings
+    (`discriminator_hidden`, `generator_hidden`, `latent_dim`) and `scale`."""
+    scale = min(1.0, max(0.25, n_features / 784))
+    g_scale = max(scale, 0.5)
+    return {
+        "discriminator_hidden": tuple(max(8, round(w * scale)) for w in DISCRIMINATOR_HIDDEN),
+        "generator_hidden": tuple(max(8, round(w * g_scale)) for w in GENERATOR_HIDDEN),
+        "latent_dim": max(8, round(LATENT_DIM * g_scale)),
+        "scale": scale,
+    }

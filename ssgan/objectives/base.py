@@ -83,6 +83,11 @@ class Objective:
 
     # ------------------------------------------------------------- outside the step (NumPy)
 
+    def class_inputs(self, labels, seed=0):
+        """Generator inputs whose samples are of the classes `labels` (integers in [0, K)), or
+        None where this objective's generator takes no class (class-conditional sampling)."""
+        return None
+
     def grids(self, seed=0):
         """The sample grids of this objective besides the random one (a list of `Grid`)."""
         return []

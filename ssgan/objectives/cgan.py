@@ -77,6 +77,9 @@ class ConditionalObjective(Objective):
             "fake_class_accuracy": classification_accuracy(fake_outputs["logits"], latent["y"]),
         }
 
+    def class_inputs(self, labels, seed=0):
+        return self.inputs_for(labels, seed=seed)
+
     def inputs_for(self, labels, seed=0):
         """Generator inputs [z, one_hot(y)] for the classes `labels` (integers in [0, K))."""
         labels = np.asarray(labels, dtype="int64").reshape(-1)

@@ -182,6 +182,11 @@ class InfoGANObjective(Objective):
         loss = self.feature_matching_weight * fm + info
         return loss, {"loss_feature_matching": fm, "loss_info": info}
 
+    def class_inputs(self, labels, seed=0):
+        # Free codes find classes of their own (which code is which class is only known after
+        # training, by matching); tied codes are the classes.
+        return self.inputs_for(labels, seed=seed) if self.tie_codes_to_labels else None
+
     def inputs_for(self, categories, continuous=None, seed=0):
         """Generator inputs [z, one_hot(c_cat), c_cont] for the codes `categories` (integers in
         [0, C)); `continuous` (N, m) defaults to draws from U(−1, 1)."""

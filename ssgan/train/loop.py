@@ -83,6 +83,10 @@ class Runs:
     def diverge(self, index, message):
         self.diverged[index] = message
 
+    def finish_epoch(self):
+        """After an epoch and its callbacks: count it."""
+        self.epoch += 1
+
 
 def run_calls(runs, indices, collect):
     """One epoch as `steps / per_call` compiled calls that update `runs.state`.
@@ -203,7 +207,8 @@ def fit_runs(runs, epochs, validation_data=None, callbacks=None, verbose=1):
     if len(callbacks) != len(trainers):
         raise ValueError(f"Expected one list of callbacks per run ({len(trainers)}), got "
                          f"{len(callbacks)}.")
-    params = {"verbose": verbose, "epochs": epochs, "steps": runs.steps}
+    params = {"verbose": verbose, "epochs": epochs, "steps": runs.steps,
+              "vectorized": runs.vectorized}
     lists = [CallbackList(list(cbs), add_history=True,
                           add_progbar=bool(verbose) and not runs.vectorized, model=trainer,
                           **params)
@@ -217,7 +222,7 @@ def fit_runs(runs, epochs, validation_data=None, callbacks=None, verbose=1):
         progress.on_train_begin()
     while runs.epoch < epochs and runs.active():
         _train_epoch(runs, runs.epoch + 1, lists, progress, validation_data)
-        runs.epoch += 1
+        runs.finish_epoch()
     for i, callback_list in enumerate(lists):
         if i not in runs.diverged:
             callback_list.on_train_end()

@@ -84,10 +84,12 @@ def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, histo
     """The discriminator's loss on `batch` (x_labeled, y_labeled, x_unlabeled, x_fake, latent):
     supervised cross-entropy + unlabeled_weight · real/fake loss + the objective's terms
     (+ historical averaging). Returns (loss, (new non-trainable state, metrics))."""
-    (out_lab, out_unl, out_fake), d_non_trainable = discriminate(
-        model, d_trainable, d_non_trainable,
-        [batch["x_labeled"], batch["x_unlabeled"], batch["x_fake"]], training,
-    )
+    batches = [batch["x_labeled"], batch["x_unlabeled"], batch["x_fake"]]
+    if config.consistency_weight:
+        batches.append(batch["x_unlabeled"])  # a second pass, under other noise
+    outputs, d_non_trainable = discriminate(
+        model, d_trainable, d_non_trainable, batches, training)
+    out_lab, out_unl, out_fake = outputs[:3]
     y_lab = batch["y_labeled"]
     loss_sup = losses.supervised_loss(out_lab["logits"], y_lab)
     loss_unsup = losses.unsupervised_discriminator_loss(
@@ -98,6 +100,12 @@ def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, histo
         out_fake, batch["latent"], out_lab, y_lab
     )
     total = loss_sup + config.unlabeled_weight * loss_unsup + extra
+    if config.entropy_weight:
+        loss_entropy = losses.conditional_entropy(out_unl["logits"])
+        total = total + config.entropy_weight * loss_entropy
+    if config.consistency_weight:
+        loss_consistency = losses.consistency_loss(out_unl["logits"], outputs[3]["logits"])
+        total = total + config.consistency_weight * loss_consistency
     if history:
         total = total + config.historical_averaging * losses.historical_averaging_penalty(
             d_trainable, history
@@ -108,6 +116,10 @@ def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, histo
         "train_error": losses.classification_error(out_lab["logits"], y_lab),
         **extra_metrics,
     }
+    if config.entropy_weight:
+        metrics["loss_entropy"] = loss_entropy
+    if config.consistency_weight:
+        metrics["loss_consistency"] = loss_consistency
     return total, (d_non_trainable, metrics)
 
 

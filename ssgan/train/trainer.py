@@ -21,6 +21,7 @@ from ssgan.optimizers import Adam
 from ssgan.train import checkpoint
 from ssgan.train import loop
 from ssgan.train import step as steps
+from ssgan.train.guard import CollapseGuard
 from ssgan.train.state import TrainState
 from ssgan.train.state import flatten
 from ssgan.train.state import unflatten
@@ -53,6 +54,13 @@ class SingleRun(loop.Runs):
 
     def states(self):
         return [self.state]
+
+    def finish_epoch(self):
+        # Follow the trainer: a callback may have rolled it back, with a gentler generator
+        # step compiled anew (ssgan.train.guard.CollapseGuard).
+        trainer = self.trainers[0]
+        self.epoch = trainer.epoch
+        self.run_steps = trainer.compiled_steps()
 
     def diverge(self, index, message):
         raise loop.TrainingDivergedError(
@@ -109,6 +117,7 @@ class SemiSupervisedGAN:
         self.resolved = None  # the config with its derived settings, once set up for data
         self.optimizers = None
         self.state = None
+        self.generator_lr_scale = 1.0  # lowered by the collapse guard (`set_generator_lr_scale`)
         self.epoch = 0
         self.log = []
         self.history = None
@@ -145,22 +154,34 @@ class SemiSupervisedGAN:
     def set_up(self, steps_per_epoch):
         """Resolve the configuration for `steps_per_epoch`, build the optimizers and set the
         initial state from the models' variables; returns that state."""
-        cfg = self.resolved = self.config.replace(steps_per_epoch=steps_per_epoch).resolve(0)
-        # The generator updates `generator_steps` times per step: its schedule counts those.
-        d_steps = cfg.epochs * steps_per_epoch
-        g_steps = d_steps * cfg.generator_steps
-        d_decay = g_decay = None
-        if cfg.lr_decay_start < cfg.epochs:
-            d_decay = cfg.lr_decay_start * steps_per_epoch
-            g_decay = d_decay * cfg.generator_steps
-        self.optimizers = steps.Optimizers(
-            Adam(cfg.learning_rate, cfg.beta_1, cfg.beta_2, cfg.adam_epsilon, d_decay, d_steps),
-            Adam(cfg.generator_learning_rate, cfg.generator_beta_1, cfg.beta_2, cfg.adam_epsilon,
-                 g_decay, g_steps),
-        )
+        self.resolved = self.config.replace(steps_per_epoch=steps_per_epoch).resolve(0)
+        self.optimizers = self._make_optimizers()
         self.state = self._initial_state()
         self._run_steps = None  # a step compiled for other settings
         return self.state
+
+    def _make_optimizers(self):
+        cfg = self.resolved
+        # The generator updates `generator_steps` times per step: its schedule counts those.
+        d_steps = cfg.epochs * cfg.steps_per_epoch
+        g_steps = d_steps * cfg.generator_steps
+        d_decay = g_decay = None
+        if cfg.lr_decay_start < cfg.epochs:
+            d_decay = cfg.lr_decay_start * cfg.steps_per_epoch
+            g_decay = d_decay * cfg.generator_steps
+        return steps.Optimizers(
+            Adam(cfg.learning_rate, cfg.beta_1, cfg.beta_2, cfg.adam_epsilon, d_decay, d_steps),
+            Adam(cfg.generator_learning_rate * self.generator_lr_scale, cfg.generator_beta_1,
+                 cfg.beta_2, cfg.adam_epsilon, g_decay, g_steps),
+        )
+
+    def set_generator_lr_scale(self, scale):
+        """Scale the generator's learning rate (its whole schedule) by `scale` from the next
+        step on; the step, which holds the rate as a constant, is compiled anew."""
+        self.generator_lr_scale = float(scale)
+        if self.resolved is not None:
+            self.optimizers = self._make_optimizers()
+            self._run_steps = None
 
     def _copy(self, variables):
         # Copies, never the variables' own buffers: the JAX step donates (reuses) its input state.
@@ -236,15 +257,22 @@ class SemiSupervisedGAN:
             validation_data: optional (x, y) evaluated after every epoch with the averaged
                 discriminator (noise off); its error goes into the logs as `test_error` (and
                 `test_accuracy`).
-            callbacks: `keras.callbacks.Callback`s, called as `model.fit` calls them.
+            callbacks: `keras.callbacks.Callback`s, called as `model.fit` calls them; with
+                `config.collapse_guard` a `CollapseGuard` (`ssgan.train.guard`) goes first,
+                unless one is given.
             verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
 
         Returns the `keras.callbacks.History` of this call.
         """
         data = self.device_data(x_labeled, y_labeled, x_unlabeled)
         epochs = self.config.epochs if epochs is None else int(epochs)
-        (history,) = loop.fit_runs(SingleRun(self, data), epochs, validation_data,
-                                   [list(callbacks or [])], verbose)
+        callbacks = list(callbacks or [])
+        if self.config.collapse_guard and not any(isinstance(c, CollapseGuard)
+                                                  for c in callbacks):
+            # First: the callbacks after it see its rollback (state, log) and its log entries.
+            callbacks.insert(0, CollapseGuard(verbose=verbose))
+        (history,) = loop.fit_runs(SingleRun(self, data), epochs, validation_data, [callbacks],
+                                   verbose)
         return history
 
     def end_epoch(self, state, epoch, logs, validation_data=None):
@@ -358,9 +386,28 @@ class SemiSupervisedGAN:
         predicted = np.argmax(self.predict_logits(x, batch_size), axis=-1)
         return float(np.mean(predicted != np.asarray(y)))
 
-    def generate(self, n, seed=0):
-        """`n` samples of the generator (inference mode), as an array shaped like the data."""
-        inputs, _ = self.objective.sample(keras.random.SeedGenerator(seed), n)
+    def generate(self, n, seed=0, labels=None):
+        """`n` samples of the generator (inference mode), as an array shaped like the data.
+
+        `labels` (an int, or `n` ints in [0, K)) asks for samples of those classes, from a
+        generator that takes a class (CGAN, InfoGAN with codes tied to labels)."""
+        if labels is None:
+            inputs, _ = self.objective.sample(keras.random.SeedGenerator(seed), n)
+            return self.backend.to_numpy(self.generator(inputs, training=False))
+        labels = np.broadcast_to(np.asarray(labels), (n,)) if np.ndim(labels) == 0 else labels
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != n or labels.dtype.kind not in "iu" or not (
+                0 <= labels.min() and labels.max() < self.n_classes):
+            raise ValueError(f"labels must be an int or {n} ints in [0, {self.n_classes}), got "
+                             f"{np.asarray(labels).dtype} values of shape {labels.shape}.")
+        inputs = self.objective.class_inputs(labels, seed=seed)
+        if inputs is None:
+            raise ValueError(
+                f"The {self.config.generator!r} generator takes no class, so it cannot sample "
+                "given labels: train with a conditional one (generator 'cgan', or 'infogan' "
+                "with the option tie_codes_to_labels=True)."
+            )
+        inputs = [np.asarray(a, dtype="float32") for a in inputs]
         return self.backend.to_numpy(self.generator(inputs, training=False))
 
     def generate_from_inputs(self, inputs, batch_size=1000):
