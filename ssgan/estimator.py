@@ -245,10 +245,6 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         return rows.example_shape(architecture, get_architecture(architecture).layout,
                                   self.image_shape, n_features)
 
-    @staticmethod
-    def _training_seed(random_state):
-        return rows.training_seed(random_state)
-
     # ---------------------------------------------------------------------------------- fit
 
     def fit(self, X, y):
@@ -276,7 +272,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, reset=True)
         labeled, classes, y_encoded = rows.check_labels(y, type(self).__name__)
         image_shape = self._resolve_image_shape(X.shape[1])
-        seed = self._training_seed(self.random_state)
+        seed = rows.training_seed(self.random_state)
 
         data_min = np.min(X, axis=0)
         data_max = np.max(X, axis=0)
@@ -456,7 +452,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
         n = int(n_samples)
         labels = None if y is None else self._class_indices(y, n)
-        seed = self._training_seed(random_state)
+        seed = rows.training_seed(random_state)
         samples = self._trainer.generate(n, seed=seed, labels=labels)
         X = rows.unscale(np.asarray(samples, dtype=np.float64).reshape(n, -1), self.data_min_,
                          self.data_max_)

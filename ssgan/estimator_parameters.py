@@ -19,7 +19,6 @@ SKLEARN_VALIDATES = Interval is not None
 # The estimator's parameters that are `TrainingConfig` settings (all but the seed, which is
 # `random_state`): their defaults, constraints and documentation come from `ssgan.config`.
 CONFIG_PARAMETERS = {f.name: f for f in settings.settings() if f.name != "seed"}
-default = settings.default
 _KIND_CONSTRAINTS = {"bool": ["boolean"], "ints": [tuple, list], "dict": [dict], "str": [str]}
 _KIND_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str",
                "ints": "tuple of int", "dict": "dict"}
@@ -79,8 +78,7 @@ def _recipe_values(name):
     """How the recipes set setting `name`, e.g. "0.001 in 'auto', 0.003 in 'fast' and 'full'"."""
     by_value = {}
     for recipe in settings.ESTIMATOR_RECIPES:
-        overrides = settings.AUTO if recipe == settings.AUTO_RECIPE else settings.RECIPES[recipe]
-        value = repr(overrides.get(name, settings.default(name)))
+        value = repr(settings.recipe_value(recipe, name))
         if recipe == settings.AUTO_RECIPE and name in _SIZED:
             value = "sized for the data"
         elif recipe == settings.AUTO_RECIPE and name in settings.AUTO_SMALL_DATA:

@@ -294,19 +294,6 @@ def test_early_stopping_stops_and_keeps_the_best_epoch():
     assert clf.score(X[held], y[held]) == pytest.approx(clf.best_validation_score_)
 
 
-def test_validation_split_is_stratified_and_keeps_every_class():
-    from ssgan.estimator_data import validation_split
-
-    y = np.array([0] * 10 + [1] * 5 + [2])
-    train, held = validation_split(y, 0.2, 0)
-    assert sorted(np.bincount(y[held], minlength=3)) == [0, 1, 2]  # 2 of 10, 1 of 5, 0 of 1
-    assert set(y[train]) == {0, 1, 2} and len(train) + len(held) == len(y)
-    _, held = validation_split(np.array([0, 0, 1, 1]), 0.1, 0)  # rounds to none: one row
-    assert len(held) == 1
-    with pytest.raises(ValueError, match="every class has a single labeled row"):
-        validation_split(np.array([0, 1, 2]), 0.5, 0)
-
-
 def test_grid_search_logs_no_retracing_warning():
     """Each fit and each predict of any size reuses its compiled function: TensorFlow warns of
     "tf.function retracing" otherwise."""
