@@ -63,7 +63,8 @@ def _add_plan_flags(add):
     add("--generators", type=planning.name_list, default=names,
         help=f"generators of the `generators` section, from {', '.join(names)}")
     add("--ablation", action=argparse.BooleanOptionalAction, default=True,
-        help="run the ablation section (feature matching vs minibatch discrimination, ± VBN)")
+        help="run the ablation section (feature matching vs the paper's minibatch-discrimination "
+        "model, whose generator is trained with the GAN loss; each ± VBN)")
     add("--section-labels", type=int, default=100,
         help="label count of the ablation and generators sections")
     add("--epochs", type=int, default=None,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ssgan.util import atomic_write
 
-from benchmarks.plan import ABLATION
+from benchmarks.plan import ABLATION_VARIANTS
+from benchmarks.plan import LEGACY_ABLATION
 from benchmarks.plan import RECOMMENDED
 from benchmarks.plan import generators
 from benchmarks.plan import label
@@ -178,65 +179,121 @@ def label_table(suite, runs):
     return lines
 
 
+# How the ablation table names a variant's generator objective.
+GENERATOR_LOSS = {"feature-matching": "feature matching", "minibatch": "GAN loss"}
+# The ablation's minibatch-discrimination rows: the paper's model (the generator trained with the
+# GAN loss), which the claims are tested on, and the earlier rows that kept the feature-matching
+# generator (reported, with no verdict, for suites that hold them).
+PAPER_MINIBATCH = ("mbd-gan", "mbd-gan-vbn")
+
+
 def ablation_table(suite, runs):
-    """Feature matching vs minibatch discrimination, ± VBN, and the verdict on the paper."""
-    ablation = runs.shown("ablation", ABLATION)
+    """Feature matching vs the paper's minibatch-discrimination model, ± VBN (and the earlier
+    minibatch rows with the feature-matching generator, when the suite holds them), and the
+    verdict on the paper."""
+    ablation = runs.shown("ablation", ABLATION_VARIANTS)
     if not ablation:
         return []
     section_labels = suite["section_labels"]
     configurations = variants()
-    lines = table(["configuration", "minibatch discr.", "VBN", "seeds", "test error (%)",
-                   "MNIST-FID ↓", "s/epoch"], "lccrrrr",
+    lines = table(["configuration", "generator loss", "minibatch discr.", "VBN", "seeds",
+                   "test error (%)", "MNIST-FID ↓", "s/epoch"], "llccrrrr",
                   f"## Ablation at {section_labels} labels")
     for variant in ablation:
         group = runs.usable(variant, section_labels)
         fields = configurations[variant]
         lines.append(row([
-            fields["label"], "✓" if fields.get("minibatch_discrimination") else "",
+            fields["label"], GENERATOR_LOSS.get(fields["generator"], fields["generator"]),
+            "✓" if fields.get("minibatch_discrimination") else "",
             "✓" if fields.get("vbn") else "", seeds_cell(group),
             pct([r["final_test_error"] for r in group]), num([r.get("fid") for r in group], 2),
             seconds([r.get("seconds_per_epoch") for r in group])]))
     return lines + [""] + ablation_verdict(runs, section_labels) + [""]
 
 
-# The paper's two claims on the ablation: (record key, lower is better; the configuration claimed
-# better; the other; the scale of the means in the sentence; the sentence).
+# The paper's two claims on the ablation, tested on its minibatch model ("mbd-gan"): (record key,
+# lower is better; the configuration claimed better; the other; the scale of the means in the
+# sentence; the sentence).
 CLAIMS = (
-    ("final_test_error", "fm", "mbd", 100.0,
+    ("final_test_error", "fm", "mbd-gan", 100.0,
      "- *Feature matching is better for classification* (paper, MNIST experiments): feature "
-     "matching {win:.2f} % vs minibatch discrimination {lose:.2f} % test error → **{verdict}**."),
-    ("fid", "mbd", "fm", 1.0,
+     "matching {win:.2f} % vs the paper's minibatch model (minibatch discrimination, GAN loss) "
+     "{lose:.2f} % test error → **{verdict}**."),
+    ("fid", "mbd-gan", "fm", 1.0,
      "- *Minibatch discrimination gives better samples* (paper, MNIST experiments): MNIST-FID "
-     "{win:.2f} with vs {lose:.2f} without → **{verdict}**."),
+     "{win:.2f} with the paper's minibatch model (minibatch discrimination, generator trained "
+     "with the GAN loss) vs {lose:.2f} with feature matching → **{verdict}**."),
 )
+# Each configuration with and without VBN in the generator, and how the sentence calls it.
+VBN_PAIRS = (("fm", "fm-vbn", "feature matching"),
+             ("mbd-gan", "mbd-gan-vbn", "the paper's minibatch model (GAN loss)"),
+             ("mbd", "mbd-vbn", "minibatch discrimination with the feature-matching generator"))
 
 
 def ablation_verdict(runs, labels):
-    """The paper's claims (feature matching classifies better; minibatch discrimination gives
-    better samples) against the measurements, with the seed spread as the yardstick."""
+    """The paper's claims (feature matching classifies better; its minibatch-discrimination
+    model gives better samples) against the measurements, with the seed spread as the yardstick;
+    then what VBN changes, and the earlier minibatch rows (feature-matching generator), which
+    test neither claim."""
 
     def stats(variant, key):
         return mean_std([r.get(key) for r in runs.usable(variant, labels)])
 
-    def claim(key, winner, loser):
-        """The means of `winner` and `loser` on `key` (lower is better) and the verdict on
-        "`winner` is better"; None without both."""
-        (win, win_sd, n_win), (lose, lose_sd, n_lose) = stats(winner, key), stats(loser, key)
-        if win is None or lose is None:
-            return None
-        return win, lose, compare(lose - win, max(win_sd, lose_sd), min(n_win, n_lose))
+    out = _claim_lines(stats) + _legacy_lines(stats) + _vbn_lines(stats)
+    if not out:
+        return out
+    steps = ABLATION_VARIANTS[PAPER_MINIBATCH[0]]["generator_steps"]
+    model = ("minibatch discrimination in the discriminator, the generator trained with the GAN "
+             "loss (`-mean(softplus(l_gen))`, the reference `train_mnist_minibatch.py`; the "
+             f"`minibatch` objective, {steps} generator updates per discriminator update)")
+    if any(stats(v, "final_test_error")[0] is not None for v in PAPER_MINIBATCH):
+        out.append(f"- The paper's minibatch model: {model}; feature matching trains the "
+                   "generator to match the discriminator's features. Verdicts: 'reproduced' / "
+                   "'refuted' when the difference exceeds the larger seed standard deviation, "
+                   "else 'inconclusive'.")
+    else:
+        out.append("- No run of the paper's minibatch model here, so no verdict on its claims: "
+                   f"that model is {model}, the ablation's `mbd-gan` rows.")
+    return out
 
+
+def _claim_lines(stats):
+    """The verdicts of `CLAIMS` (`stats(variant, key)`: mean, std, count)."""
     out = []
     for key, winner, loser, scale, sentence in CLAIMS:
-        result = claim(key, winner, loser)
-        if result:
-            win, lose, verdict = result
+        (win, win_sd, n_win), (lose, lose_sd, n_lose) = stats(winner, key), stats(loser, key)
+        if win is not None and lose is not None:
+            verdict = compare(lose - win, max(win_sd, lose_sd), min(n_win, n_lose))
             out.append(sentence.format(win=scale * win, lose=scale * lose, verdict=verdict))
-        elif key == "fid" and stats("fm", "final_test_error")[0] is not None:
+        elif (key == "fid" and stats("fm", "final_test_error")[0] is not None
+              and stats(PAPER_MINIBATCH[0], "final_test_error")[0] is not None):
             out.append("- *Minibatch discrimination gives better samples*: no MNIST-FID (see "
                        "the note below).")
-    for base, with_vbn, name in (("fm", "fm-vbn", "feature matching"),
-                                 ("mbd", "mbd-vbn", "minibatch discrimination")):
+    return out
+
+
+def _legacy_lines(stats):
+    """The earlier minibatch rows (the layer alone, feature-matching generator) beside feature
+    matching, without a verdict: they are not the model the paper's claims are about."""
+    out = []
+    for variant in LEGACY_ABLATION:
+        base = "fm-vbn" if variant.endswith("-vbn") else "fm"
+        err, fid = stats(base, "final_test_error")[0], stats(base, "fid")[0]
+        err_mbd, fid_mbd = stats(variant, "final_test_error")[0], stats(variant, "fid")[0]
+        if err is None or err_mbd is None:
+            continue
+        out.append(f"- {label(variant)} (an earlier row: the minibatch-discrimination layer "
+                   "alone, not the paper's minibatch model, so it tests neither claim): test "
+                   f"error {100 * err:.2f} % ({label(base)}) → {100 * err_mbd:.2f} %"
+                   + (f", MNIST-FID {fid:.2f} → {fid_mbd:.2f}"
+                      if fid is not None and fid_mbd is not None else "") + ".")
+    return out
+
+
+def _vbn_lines(stats):
+    """What VBN in the generator changes, per configuration of `VBN_PAIRS` the suite holds."""
+    out = []
+    for base, with_vbn, name in VBN_PAIRS:
         err, _, _ = stats(base, "final_test_error")
         err_vbn, _, _ = stats(with_vbn, "final_test_error")
         fid, _, _ = stats(base, "fid")
@@ -246,12 +303,6 @@ def ablation_verdict(runs, labels):
                        f"{100 * err_vbn:.2f} %"
                        + (f", MNIST-FID {fid:.2f} → {fid_vbn:.2f}"
                           if fid is not None and fid_vbn is not None else "") + ".")
-    if out:
-        out.append("- Here both train the generator by feature matching; minibatch "
-                   "discrimination is a layer of the discriminator (the paper's minibatch model "
-                   "also changed the generator's objective). Verdicts: 'reproduced' / 'refuted' "
-                   "when the difference exceeds the larger seed standard deviation, else "
-                   "'inconclusive'.")
     return out
 
 

@@ -171,7 +171,8 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         recipe="auto",
         # the model
         architecture=None, image_shape=None, discriminator_hidden=None, generator_hidden=None,
-        latent_dim=None, minibatch_discrimination=None, vbn=None, init_examples=None,
+        latent_dim=None, minibatch_discrimination=None, vbn=None, input_shift=None,
+        init_examples=None,
         # the generator objective
         generator=None, generator_options=None,
         # the optimizers
@@ -331,6 +332,8 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
 
         given = {name: getattr(self, name) for name in CONFIG_PARAMETERS}
         given["generator_options"] = dict(self.generator_options or {})
+        if self.image_shape is None and self.input_shift is None:
+            given["input_shift"] = 0  # the recipes' shift moves images; these rows are vectors
         values = adapted_settings(self.recipe, n_features, n_rows, **given)
         return TrainingConfig(**values, seed=seed)
 

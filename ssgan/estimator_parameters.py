@@ -29,6 +29,8 @@ _NOTES = {
     "architecture": "'mlp' takes rows of any length; 'conv' needs `image_shape`.",
     "minibatch_discrimination": "Its outputs depend on the other rows of a batch: predictions of "
                                 "a row can change (slightly) with the other rows passed.",
+    "input_shift": "Without `image_shape` the rows are vectors: None means 0, and more is an "
+                   "error.",
     "generator_options": "{}: the objective's defaults.",
     "steps_per_epoch": "One pass over X is ``max(n_samples // batch_size, 1)`` steps.",
     "ema_rate": "The averaged (debiased) weights are the ones that predict.",
@@ -111,8 +113,8 @@ def parameter_docs(estimator):
         "image_shape": ("tuple of int or None", "None", "Shape of one example as (height, width, "
                         "channels), or (height, width) for one channel; X stays flat, rows in the "
                         "C order of ``images.reshape(len(images), -1)``. Required by "
-                        "``architecture='conv'``; with 'mlp' only checked against the number of "
-                        "features."),
+                        "``architecture='conv'``; with 'mlp' checked against the number of "
+                        "features, and it turns on the recipe's `input_shift`."),
         "random_state": ("int, RandomState instance or None", "None", "Seeds the weights, the "
                          "noise layers, the generator's samples and the batch order: two fits "
                          "with the same int on the same data give the same predictions. An int in "
@@ -121,7 +123,7 @@ def parameter_docs(estimator):
                          "(Python's and NumPy's global states are restored)."),
         "verbose": ("int", "0", "0: silent; 1: a progress bar per epoch; 2: one line per epoch."),
         "recipe": ("str", "'auto'", "Named settings that the parameters left at None take: "
-                   "'auto' (the 'fast' recipe with a consistency term, its widths, latent size "
+                   "'auto' (the 'fast' recipe with its widths, latent size "
                    "and training budget sized for the data: 16 passes over X, at least 6000 and "
                    "at most 10000 steps, twice that for the quarter-width networks of few "
                    "features; where that is more than 16 passes, a small data set, a gentler "

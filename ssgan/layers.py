@@ -322,6 +322,59 @@ class DropReference(keras.layers.Layer):
         return {**super().get_config(), "size": self.size}
 
 
+def _shift_matrices(shifts, size, dtype):
+    """(n, size, size) 0/1 matrices M with M[i, j] = 1 where j = i − shift: M @ v moves v by
+    `shift` places, zero-filled (rows whose source is outside the image are all zero)."""
+    source = ops.arange(size)[None, :] - shifts[:, None]
+    inside = ops.logical_and(source >= 0, source < size)
+    one_hot = ops.one_hot(ops.clip(source, 0, size - 1), size, dtype=dtype)
+    return one_hot * ops.cast(inside, dtype)[..., None]
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class RandomShift(keras.layers.Layer):
+    """Moves each image by a random whole number of pixels, up to `max_shift` each way along
+    height and width, zero-filled; active in training only, as the noise layers are.
+
+    The discriminator sees its real and generated inputs moved alike, and the consistency term
+    then asks for the same class under two moves: translation, the augmentation that MNIST
+    classifiers gain most from. `image_shape` is (height, width, channels); the input is either
+    that or its flattening (the MLP's rows), and comes out the same way.
+    """
+
+    def __init__(self, max_shift, image_shape, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_shift = int(max_shift)
+        self.image_shape = tuple(int(d) for d in image_shape)
+        if self.max_shift < 0 or len(self.image_shape) != 3:
+            raise ValueError(f"RandomShift needs max_shift >= 0 and image_shape=(height, width, "
+                             f"channels), got {max_shift!r} and {image_shape!r}.")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._build_at_init()
+
+    def call(self, inputs, training=False):
+        if not training or self.max_shift == 0:
+            return inputs
+        height, width, channels = self.image_shape
+        n = ops.shape(inputs)[0]
+        shifts = keras.random.randint((n, 2), -self.max_shift, self.max_shift + 1,
+                                      seed=self.seed_generator)
+        images = ops.reshape(inputs, (-1, height, width, channels))
+        rows = _shift_matrices(shifts[:, 0], height, inputs.dtype)
+        cols = _shift_matrices(shifts[:, 1], width, inputs.dtype)
+        images = ops.einsum("nij,njkc->nikc", rows, images)
+        images = ops.einsum("nkl,nilc->nikc", cols, images)
+        return ops.reshape(images, ops.shape(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "max_shift": self.max_shift,
+                "image_shape": self.image_shape, "seed": self.seed}
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class StopGradient(keras.layers.Layer):
     """The identity whose input gets no gradient: a loss on its output trains only the layers

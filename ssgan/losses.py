@@ -72,6 +72,19 @@ def unsupervised_discriminator_loss(logits_real, logits_fake, real_target=1.0):
     return 0.5 * ops.mean(real_term) + 0.5 * ops.mean(fake_term)
 
 
+def minimax_generator_loss(logits_fake):
+    """mean log(1 − D(G(z))) = −mean(softplus(s_fake)): the generator's loss of the Improved-GAN
+    minibatch-discrimination code (`loss_gen = -T.mean(T.nnet.softplus(l_gen))`), the original
+    minimax GAN loss. Its gradient −D(G(z)) fades where the discriminator rejects the fakes."""
+    return -ops.mean(ops.softplus(log_sum_exp(logits_fake)))
+
+
+def non_saturating_generator_loss(logits_fake):
+    """−mean log D(G(z)) = mean(softplus(−s_fake)): the non-saturating GAN loss (Goodfellow et
+    al. 2014, §3), whose gradient is strongest where the discriminator rejects the fakes."""
+    return ops.mean(ops.softplus(-log_sum_exp(logits_fake)))
+
+
 def one_sided_label_smoothing(smoothing):
     """The real target of `unsupervised_discriminator_loss` for a smoothing amount: 1 − smoothing.
 

@@ -31,10 +31,13 @@ RECORD_FIELDS = (
     "final_test_error", "best_test_error", "test_errors", "seconds_per_epoch", "wall_seconds",
     "time_to_99_seconds", "backend", "device", "compile_seconds", "fid",
 )
-QUICK_RUNS = {  # --quick: one seed, every label count, the ablation and every generator
+QUICK_RUNS = {  # --quick: one seed, every label count, the ablation and every generator (the
+    # feature-matching and minibatch generator rows are the ablation's "fm" and "mbd-gan" runs)
     "fm-l20-s0", "fm-l50-s0", "fm-l100-s0", "fm-l200-s0", "fm-vbn-l100-s0",
-    "mbd-l100-s0", "mbd-vbn-l100-s0", "cgan-l100-s0", "infogan-l100-s0", "infogan-tied-l100-s0",
+    "mbd-gan-l100-s0", "mbd-gan-vbn-l100-s0", "cgan-l100-s0", "infogan-l100-s0",
+    "infogan-tied-l100-s0",
 }
+PAPER_MINIBATCH_LABEL = "minibatch discrimination (the paper's model: GAN loss)"
 
 
 def _run(script, *args, cwd=ROOT):
@@ -125,7 +128,12 @@ def test_results_json_has_one_complete_record_per_run(quick_suite):
         # Every run's result is also written on its own (what --resume falls back on).
         assert (quick_suite["out"] / "runs" / record["id"] / "result.json").exists()
     by_id = {r["id"]: r for r in runs}
-    assert by_id["mbd-l100-s0"]["options"]["minibatch_discrimination"] is True
+    faithful = by_id["mbd-gan-l100-s0"]
+    assert faithful["generator"] == "minibatch" and faithful["options"]["generator_steps"] == 3
+    assert faithful["options"]["minibatch_discrimination"] is True
+    assert faithful["options"]["vbn"] is False
+    assert set(faithful["sections"]) == {"ablation", "generators"}
+    assert by_id["mbd-gan-vbn-l100-s0"]["options"]["vbn"] is True
     assert by_id["fm-vbn-l100-s0"]["options"]["vbn"] is True
     assert by_id["fm-l100-s0"]["options"]["vbn"] is False
     assert by_id["infogan-tied-l100-s0"]["options"]["generator_options"] == {
@@ -146,8 +154,11 @@ def test_report_has_the_tables_beside_the_paper(quick_suite):
     for labels, (mean, std) in report.PAPER_MNIST.items():
         assert f"| {labels} | 1 |" in text and f"{mean} ± {std}" in text
     assert "## Ablation at 100 labels" in text and "MNIST-FID" in text
-    assert "minibatch discrimination + VBN" in text
+    assert f"{PAPER_MINIBATCH_LABEL} + VBN" in text
     assert "Feature matching is better for classification" in text
+    assert "with the paper's minibatch model (minibatch discrimination, generator trained with " \
+        "the GAN loss) vs" in text
+    assert "feature-matching generator" not in text  # no earlier minibatch rows in this suite
     assert "## Generators at 100 labels" in text
     for label in ("CGAN", "InfoGAN (free codes)", "InfoGAN (codes tied to labels)",
                   "CGAN class consistency", "InfoGAN code→class acc."):
@@ -203,7 +214,7 @@ def test_report_covers_runs_recorded_by_earlier_invocations(quick_suite):
     assert third.returncode == 0, third.stderr[-3000:]
     assert "(1 already done, 0 to train)" in third.stdout
     text = (quick_suite["out"] / "REPORT.md").read_text()
-    for label in ("CGAN", "InfoGAN (codes tied to labels)", "minibatch discrimination + VBN"):
+    for label in ("CGAN", "InfoGAN (codes tied to labels)", f"{PAPER_MINIBATCH_LABEL} + VBN"):
         assert label in text
     assert f"of {len(QUICK_RUNS)} planned" in text
 
@@ -229,10 +240,15 @@ def test_bad_flags_are_one_error_line(argv, tmp_path, capsys):
 def test_plan_shares_runs_between_sections():
     _, _, runs = _parse("--seeds", "2")
     ids = [spec.run_id for spec in runs]
+    # 4 label counts; the ablation's fm-vbn, mbd-gan, mbd-gan-vbn; the cgan and infogan rows
+    # (feature matching's and minibatch's generator rows are the ablation's fm and mbd-gan).
     assert len(ids) == len(set(ids)) == 2 * (4 + 3 + 3)
     assert ids[0] == "fm-l20-s0"
     shared = next(spec for spec in runs if spec.run_id == "fm-l100-s1")
     assert shared.sections == ["labels", "ablation", "generators"]
+    minibatch = next(spec for spec in runs if spec.run_id == "mbd-gan-l100-s1")
+    assert minibatch.sections == ["ablation", "generators"]
+    assert not any(spec.variant in plan.LEGACY_ABLATION for spec in runs)
     # A changed setting is a different run (not skipped by --resume); the seed list is not.
     _, other, _ = _parse("--epochs", "7")
     assert plan.RunSpec("fm", 100, 1, [], "mnist", other).key != shared.key
@@ -257,7 +273,7 @@ def test_generator_variants_come_from_the_objectives_registry():
     from ssgan.objectives import OBJECTIVES
 
     names = plan.generators()
-    assert list(names) == ["feature-matching", "cgan", "infogan", "infogan-tied"]
+    assert list(names) == ["feature-matching", "cgan", "infogan", "infogan-tied", "minibatch"]
     assert names["feature-matching"] == plan.RECOMMENDED  # the label table's configuration
     table = plan.variants()
     assert table["cgan"] == {"label": OBJECTIVES["cgan"].label, "generator": "cgan",
@@ -269,6 +285,74 @@ def test_generator_variants_come_from_the_objectives_registry():
     assert list(columns.values()) == ["CGAN class consistency (%)",
                                       "InfoGAN code→class acc. (%)", "code k ↦ class k (%)"]
     assert len(notes) == 2
+
+
+def test_the_ablations_minibatch_rows_are_the_papers_model():
+    """The ablation runs the `minibatch` objective (minibatch discrimination, generator trained
+    with the GAN loss), and the minibatch generator row is that run; the earlier rows with the
+    feature-matching generator keep their fields (their keys are in committed suites)."""
+    from ssgan.objectives import OBJECTIVES
+
+    table = plan.variants()
+    faithful = {"generator": "minibatch", **OBJECTIVES["minibatch"].harness_settings}
+    assert table["mbd-gan"] == {"label": PAPER_MINIBATCH_LABEL, **faithful}
+    assert table["mbd-gan-vbn"] == {"label": f"{PAPER_MINIBATCH_LABEL} + VBN",
+                                    **faithful, "vbn": True}
+    assert plan.generators()["minibatch"] == "mbd-gan"
+    assert plan.ABLATION == ("fm", "fm-vbn", "mbd-gan", "mbd-gan-vbn")
+    for variant, vbn in (("mbd", False), ("mbd-vbn", True)):
+        assert {k: v for k, v in table[variant].items() if k != "label"} == {
+            "generator": "feature-matching", "minibatch_discrimination": True, "vbn": vbn}
+        assert "feature-matching generator" in table[variant]["label"]
+    _, settings, _ = _parse("--epochs", "6")
+    fields = plan.RunSpec("mbd-gan", 100, 0, [], "mnist", settings).config_fields
+    assert fields["generator_steps"] == 3 and fields["minibatch_discrimination"] is True
+
+
+def _ablation_report(measured):
+    """The ablation section of a suite of two seeds at 100 labels of each variant of `measured`
+    ({variant: (test error, MNIST-FID)}: seed 0's; seed 1's a little higher)."""
+    runs, recorded = [], {}
+    for variant, (error, fid) in measured.items():
+        for seed in (0, 1):
+            key = f"{variant}-{seed}"
+            runs.append(records.RecordedRun(key, variant, 100, seed, ["ablation"],
+                                            f"{variant}-l100-s{seed}"))
+            recorded[key] = {"key": key, "status": "ok", "final_test_error": error + seed / 500,
+                             "fid": fid + seed / 50, "seconds_per_epoch": 1.0}
+    return "\n".join(report.ablation_table({"section_labels": 100}, report.Runs(runs, recorded)))
+
+
+def test_ablation_verdict_is_on_the_papers_minibatch_model():
+    text = _ablation_report({"fm": (0.05, 20.0), "fm-vbn": (0.06, 25.0),
+                             "mbd-gan": (0.15, 5.0), "mbd-gan-vbn": (0.2, 6.0)})
+    assert f"| {PAPER_MINIBATCH_LABEL} | GAN loss | ✓ |  | 2 |" in text
+    assert "| feature matching | feature matching |  |  | 2 |" in text
+    assert ("MNIST-FID 5.01 with the paper's minibatch model (minibatch discrimination, generator "
+            "trained with the GAN loss) vs 20.01 with feature matching → **reproduced**") in text
+    assert "feature matching 5.10 % vs the paper's minibatch model" in text
+    assert "VBN in the generator, the paper's minibatch model (GAN loss)" in text
+    assert "earlier row" not in text
+
+
+def test_reports_of_suites_with_the_earlier_minibatch_rows_still_render():
+    """An older suite's "mbd" rows (feature-matching generator) are shown as such, with no
+    verdict on the paper's claims; the committed mnist-cpu suite renders too."""
+    text = _ablation_report({"fm": (0.05, 20.0), "fm-vbn": (0.06, 25.0), "mbd": (0.07, 90.0),
+                             "mbd-vbn": (0.08, 9.0)})
+    assert ("| minibatch discrimination + feature-matching generator | feature matching | ✓ |  "
+            "| 2 |") in text
+    assert "Feature matching is better" not in text and "better samples" not in text
+    assert "not the paper's minibatch model, so it tests neither claim" in text
+    assert "No run of the paper's minibatch model here, so no verdict" in text
+    assert "MNIST-FID 20.01 → 90.01" in text and "MNIST-FID 25.01 → 9.01" in text
+    folder = BENCHMARKS / "results" / "mnist-cpu"
+    committed = records.load_records(folder)
+    suite = json.loads((folder / "results.json").read_text())["suite"]
+    runs = report.Runs(records.recorded_runs(committed, []), committed)
+    text = "\n".join(report.ablation_table(suite, runs) + report.generator_table(suite, runs))
+    assert "minibatch discrimination + feature-matching generator + VBN" in text
+    assert "tests neither claim" in text and PAPER_MINIBATCH_LABEL not in text
 
 
 def test_quick_widths_come_from_the_architecture():

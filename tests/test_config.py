@@ -10,7 +10,7 @@ from ssgan.config import RECIPES, Range, TrainingConfig, recipe_settings
 
 def test_every_setting_is_declared_once_with_group_help_and_kind():
     fields = settings.settings()
-    assert len(fields) == len({f.name for f in fields}) == 32
+    assert len(fields) == len({f.name for f in fields}) == 33
     for field in fields:
         meta = field.metadata
         assert meta["group"] in settings.GROUPS and meta["help"], field.name
@@ -21,11 +21,13 @@ def test_every_setting_is_declared_once_with_group_help_and_kind():
     assert sum(len(settings.settings(group)) for group in settings.GROUPS) == len(fields)
 
 
-def test_the_defaults_are_the_fast_recipe():
-    assert RECIPES["fast"] == {} and settings.DEFAULT_RECIPE == "fast"
+def test_the_fast_recipe_is_the_defaults_with_a_shift_and_a_consistency_term():
+    assert settings.DEFAULT_RECIPE == "fast"
     config = TrainingConfig()
-    assert TrainingConfig.from_recipe("fast") == config
     assert (config.epochs, config.vbn, config.learning_rate) == (16, True, 0.003)
+    assert (config.input_shift, config.consistency_weight) == (0, 0.0)
+    fast = TrainingConfig.from_recipe("fast")
+    assert fast == config.replace(input_shift=2, consistency_weight=1.0)
     assert settings.default("generator_options") == {} and settings.default("ema_rate") is None
 
 
@@ -112,7 +114,7 @@ def test_budget_lengthens_small_data_and_bounds_large_data():
 
 
 def test_auto_recipe_sizes_what_is_not_given():
-    from ssgan.config import AUTO, AUTO_SMALL_DATA, adapted_settings
+    from ssgan.config import AUTO_SMALL_DATA, adapted_settings
 
     tiny = adapted_settings("auto", n_features=64, n_unlabeled=300)
     assert tiny["epochs"] == 4000 and tiny["latent_dim"] == 50  # 3 steps an epoch, 12000 steps
@@ -122,7 +124,7 @@ def test_auto_recipe_sizes_what_is_not_given():
     assert tiny["generator_hidden"] == (250, 250)
     large = adapted_settings("auto", n_features=784, n_unlabeled=60000)
     assert large["epochs"] == 16 and large["discriminator_hidden"] == (1000, 500, 250, 250, 250)
-    assert large["consistency_weight"] == AUTO["consistency_weight"]
+    assert (large["consistency_weight"], large["input_shift"]) == (1.0, 2)  # the fast recipe's
     assert "learning_rate" not in large  # the fast recipe's
     given = adapted_settings("auto", 64, 300, epochs=3, latent_dim=7, steps_per_epoch=None,
                              consistency_weight=0.5)

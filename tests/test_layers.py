@@ -415,6 +415,7 @@ def test_custom_layer_survives_a_keras_save_load_round_trip(name, tmp_path):
         L.VirtualBatchNormalization(),
         L.VirtualBatchNormalization(5, epsilon=1e-3, center=False, scale=False),
         L.StopGradient(name="stop"),
+        L.RandomShift(2, (5, 6, 1), seed=3),
     ],
     ids=lambda layer: type(layer).__name__,
 )
@@ -426,7 +427,7 @@ def test_custom_layer_get_config_round_trip(layer):
     for key in (
         "units", "filters", "kernel_size", "strides", "padding", "num_kernels", "kernel_dim",
         "size", "reference_size", "epsilon", "center", "scale", "train_scale", "init_scale",
-        "use_bias",
+        "use_bias", "max_shift", "image_shape", "seed",
     ):
         if hasattr(layer, key):
             assert getattr(clone, key) == getattr(layer, key), key
@@ -449,3 +450,39 @@ def test_stop_gradient_is_the_identity_without_a_gradient():
         # TensorFlow reports no gradient as None, JAX as zeros.
         grad = 0.0 if grads[0] is None else float(_np(grads[0]))
         assert grad == pytest.approx(expected, rel=1e-5, abs=1e-7)
+
+
+# --- Random shift ---------------------------------------------------------------------------------
+
+
+def _shifted(image, dy, dx):
+    """`image` (H, W, C) moved down by dy and right by dx, zero-filled (NumPy reference)."""
+    out = np.zeros_like(image)
+    h, w = image.shape[:2]
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        image[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_random_shift_moves_each_example_by_at_most_max_shift_and_is_off_in_inference(flat):
+    shape = (5, 6, 2)
+    images = _f32(_rng(16).uniform(0.1, 1.0, size=(64,) + shape))
+    x = images.reshape(64, -1) if flat else images
+    layer = L.RandomShift(2, shape, seed=4)
+    np.testing.assert_array_equal(_np(layer(x)), x)
+    out = _np(layer(x, training=True)).reshape(images.shape)
+    seen = set()
+    for image, moved in zip(images, out):
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if np.array_equal(moved, _shifted(image, dy, dx))]
+        assert len(matches) == 1  # a pure shift: the distinct pixels make it unique
+        seen.add(matches[0])
+    assert len(seen) > 10  # the 25 moves are drawn, not one for the whole batch
+
+
+def test_random_shift_rejects_a_shape_that_is_not_an_image():
+    with pytest.raises(ValueError, match="image_shape"):
+        L.RandomShift(2, (784,))
+    with pytest.raises(ValueError, match="max_shift"):
+        L.RandomShift(-1, (4, 4, 1))

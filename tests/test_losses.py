@@ -188,3 +188,32 @@ def test_consistency_loss_hand_value_and_its_target_held_constant():
     assert float(losses.consistency_loss(a, a)) == 0.0
     grad_a, grad_b = _gradients(losses.consistency_loss, a, b)
     assert np.abs(grad_a).sum() > 0 and np.all(grad_b == 0)  # the second pass is the target
+
+
+def test_gan_generator_losses_hand_values():
+    # Logits [0, log 3]: Z = 4, D = 4/5; logits [0, 0]: Z = 2, D = 2/3.
+    fake = _f32([[0, math.log(3)], [0, 0]])
+    minimax = 0.5 * (math.log(1 / 5) + math.log(1 / 3))  # mean log(1 − D)
+    assert float(losses.minimax_generator_loss(fake)) == pytest.approx(minimax, rel=1e-6)
+    non_saturating = -0.5 * (math.log(4 / 5) + math.log(2 / 3))  # −mean log D
+    assert float(losses.non_saturating_generator_loss(fake)) == pytest.approx(non_saturating,
+                                                                               rel=1e-6)
+
+
+def test_gan_generator_losses_are_log_d_forms_and_stay_finite():
+    rng = np.random.default_rng(4)
+    logits = 2.0 * rng.normal(size=(7, 5))
+    z = np.exp(logits).sum(-1)
+    d = z / (z + 1.0)
+    assert float(losses.minimax_generator_loss(_f32(logits))) == pytest.approx(
+        np.log(1.0 - d).mean(), rel=1e-5)
+    assert float(losses.non_saturating_generator_loss(_f32(logits))) == pytest.approx(
+        -np.log(d).mean(), rel=1e-5)
+    # d/dl_k of −softplus(s) is −D · softmax(l)_k (per row, over the batch mean).
+    (grad,) = _gradients(losses.minimax_generator_loss, _f32(logits))
+    softmax = np.exp(logits) / z[:, None]
+    np.testing.assert_allclose(grad, -(d[:, None] * softmax) / len(logits), rtol=1e-4, atol=1e-7)
+    extreme = _f32([[1000, 0, -1000], [-1000, -1000, -1000]])
+    for loss in (losses.minimax_generator_loss, losses.non_saturating_generator_loss):
+        assert np.isfinite(float(loss(extreme)))
+        assert np.all(np.isfinite(_gradients(loss, extreme)[0]))

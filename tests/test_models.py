@@ -256,3 +256,29 @@ def test_the_architecture_registry():
         images = g(np.random.default_rng(0).uniform(size=(N, LATENT)).astype("float32"))
         assert tuple(images.shape[1:]) == tuple(d.input.shape[1:])
         assert tuple(d(images)["logits"].shape) == (N, 10)
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv"])
+def test_input_shift_moves_the_discriminators_input_in_training_only(name):
+    from ssgan.models import get_architecture
+
+    architecture = get_architecture(name)
+    d_hidden = architecture.smoke_hidden[0]
+    build = lambda shift: architecture.discriminator(  # noqa: E731
+        (28, 28, 1), 10, d_hidden, input_shift=shift, seed=0)
+    plain, shifted = build(0), build(2)
+    assert "random_shift" not in [layer.name for layer in plain.layers]
+    assert shifted.get_layer("random_shift").max_shift == 2
+    # The shift adds no weights and leaves the noise layers' seeds as they were.
+    assert [w.shape for w in shifted.trainable_weights] == [w.shape for w in plain.trainable_weights]
+    shifted.set_weights(plain.get_weights())
+    x = np.random.default_rng(1).uniform(size=(N, 784 if name == "mlp" else 28)).astype("float32")
+    x = x if name == "mlp" else np.repeat(x[:, :, None, None], 28, axis=2)
+    _assert_outputs_equal(shifted(x, training=False), plain(x, training=False))
+
+
+def test_input_shift_on_rows_that_are_not_images_is_a_clear_error():
+    from ssgan.models import get_architecture
+
+    with pytest.raises(ValueError, match=r"input_shift=2 moves images.*\(64,\).*image_shape"):
+        get_architecture("mlp").discriminator((64,), 10, (8,), input_shift=2, seed=0)

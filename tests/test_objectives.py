@@ -26,7 +26,7 @@ LATENT = 8
 
 
 def test_registry_and_options():
-    assert list(OBJECTIVES)[:3] == ["feature-matching", "cgan", "infogan"]
+    assert list(OBJECTIVES)[:4] == ["feature-matching", "cgan", "infogan", "minibatch"]
     assert get_objective("cgan") is ConditionalObjective
     assert isinstance(make_objective("cgan", 10), ConditionalObjective)
     info = make_objective("infogan", 10, latent_dim=LATENT, tie_codes_to_labels=True)
@@ -47,23 +47,31 @@ def test_registry_and_options():
         register_objective(dict)
 
 
-@pytest.mark.parametrize("generator, options", [
-    ("feature-matching", {}),
-    ("cgan", {"discriminator_class_weight": 0.5}),
-    ("infogan", {"tie_codes_to_labels": True}),
+# The generated-pair term ramped over steps 1 to 3: shares 0, 0, ½, 1, 1 of 0.6 over 5 steps.
+PAIRS = {"pair_weight": 0.6, "pair_start": 1, "pair_ramp": 2}
+PAIR_METRICS = {"loss_pairs", "pair_weight"}
+
+
+@pytest.mark.parametrize("generator, options, expected", [
+    ("feature-matching", {}, set()),
+    ("cgan", PAIRS, {"loss_class", "fake_class_accuracy", *PAIR_METRICS}),
+    ("infogan", {"tie_codes_to_labels": True, **PAIRS},
+     {"loss_q_categorical", "loss_q_continuous", "loss_q_labels", "loss_info", *PAIR_METRICS}),
+    ("infogan", PAIRS, {"loss_q_categorical", "loss_info", *PAIR_METRICS}),
+    ("minibatch", {}, {"fake_realness"}),
 ])
-def test_a_few_training_steps_stay_finite(tiny_mnist, generator, options):
+def test_a_few_training_steps_stay_finite(tiny_mnist, generator, options, expected):
     x_lab, y_lab, x_unl = tiny_mnist
+    settings = get_objective(generator).harness_settings  # minibatch discrimination, ...
     config = TrainingConfig(generator=generator, generator_options=options, epochs=1,
-                            steps_per_epoch=5, **TINY)
+                            steps_per_epoch=5, **TINY, **settings)
     trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
     trainer.fit(x_lab, y_lab, x_unl, verbose=0)
     logs = trainer.log[-1]
-    expected = {"feature-matching": set(),
-                "cgan": {"loss_class", "fake_class_accuracy", "loss_d_fake_class"},
-                "infogan": {"loss_q_categorical", "loss_q_continuous", "loss_q_labels",
-                            "loss_info"}}[generator]
     assert expected <= set(logs)
+    if "pair_weight" in expected:  # the epoch's mean weight: the schedule follows the steps
+        assert logs["pair_weight"] == pytest.approx(0.6 * (0 + 0 + 0.5 + 1 + 1) / 5,
+                                                    rel=1e-5)
     for key, value in logs.items():
         assert np.isfinite(value), key
     assert all(np.all(np.isfinite(np.asarray(w))) for w in trainer.discriminator.get_weights())

@@ -1,5 +1,5 @@
 """CGAN (`ssgan.objectives.cgan`): sampling, conditioning, losses on hand-computed values, the
-class grid and the class-consistency metric."""
+generated-pair term's schedule, the class grid and the class-consistency metric."""
 
 import math
 
@@ -61,12 +61,72 @@ def test_cgan_losses_on_hand_computed_values():
     assert float(metrics["loss_feature_matching"]) == pytest.approx(fm, rel=1e-5)
     assert float(loss) == pytest.approx(2.0 * fm + 0.5 * class_ce, rel=1e-5)
     assert float(metrics["fake_class_accuracy"]) == pytest.approx(0.5)
-    # By default the discriminator gets nothing; with a weight, the AC-GAN-style fake-class term.
+    # The discriminator's generated-pair term: CE of the fakes' class logits toward y, weighted
+    # (full weight without a step; none before the schedule starts; none when switched off).
     d_loss, d_metrics = objective.discriminator_loss(fake, latent, real, _t([0, 0], "int32"))
+    assert float(d_loss) == pytest.approx(0.3 * class_ce, rel=1e-5)
+    assert float(d_metrics["loss_pairs"]) == pytest.approx(class_ce, rel=1e-5)
+    d_loss, d_metrics = objective.discriminator_loss(fake, latent, real, _t([0, 0], "int32"),
+                                                     step=_t(1999, "int32"))
+    assert float(d_loss) == 0.0 and float(d_metrics["pair_weight"]) == 0.0
+    off = ConditionalObjective(3, latent_dim=LATENT, pair_weight=0.0)
+    d_loss, d_metrics = off.discriminator_loss(fake, latent, real, _t([0, 0], "int32"))
     assert float(d_loss) == 0.0 and d_metrics == {}
-    acgan = ConditionalObjective(3, latent_dim=LATENT, discriminator_class_weight=0.25)
-    d_loss, d_metrics = acgan.discriminator_loss(fake, latent, real, _t([0, 0], "int32"))
-    assert float(d_loss) == pytest.approx(0.25 * class_ce, rel=1e-5)
+
+
+def _pair_value_and_gradient(objective, logits, latent, step):
+    """The objective's discriminator term, its metrics and its gradient w.r.t. the fakes' logits."""
+    from ssgan.backends import get_backend
+
+    def loss(params):
+        return objective.discriminator_loss({"logits": params}, latent, None, None,
+                                            step=_t(step, "int32"))
+
+    (value, metrics), grads = get_backend().value_and_grad(loss)(_t(logits))
+    return float(value), {k: float(v) for k, v in metrics.items()}, _np(grads, np.float64)
+
+
+def _softmax_cross_entropy(logits, labels):
+    """NumPy (mean CE, its gradient w.r.t. the logits) of softmax(logits) against labels."""
+    logits = np.asarray(logits, np.float64)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    n = len(labels)
+    ce = -np.mean(np.log(p[np.arange(n), labels]))
+    return ce, (p - np.eye(logits.shape[1])[labels]) / n
+
+
+@pytest.mark.parametrize("step, share", [
+    (0, 0.0), (99, 0.0), (100, 0.0), (130, 0.75), (140, 1.0), (10_000, 1.0),
+])
+def test_cgan_pair_term_follows_its_schedule_in_value_and_gradient(step, share):
+    """0 up to pair_start (value and gradient exactly), then a linear ramp to the full weight
+    over pair_ramp steps: weight × the NumPy cross-entropy and its gradient."""
+    objective = ConditionalObjective(4, latent_dim=LATENT, pair_weight=0.5, pair_start=100,
+                                     pair_ramp=40)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=2.0, size=(6, 4)).astype("float32")
+    labels = rng.integers(0, 4, 6)
+    value, metrics, grads = _pair_value_and_gradient(objective, logits,
+                                                     {"y": _t(labels, "int32")}, step)
+    ce, ce_grad = _softmax_cross_entropy(logits, labels)
+    assert metrics["pair_weight"] == pytest.approx(0.5 * share, rel=1e-6)
+    assert metrics["loss_pairs"] == pytest.approx(ce, rel=1e-5)
+    if share == 0.0:
+        assert value == 0.0 and np.all(grads == 0.0)
+    else:
+        assert value == pytest.approx(0.5 * share * ce, rel=1e-5)
+        np.testing.assert_allclose(grads, 0.5 * share * ce_grad, rtol=1e-4, atol=1e-7)
+
+
+def test_pair_term_without_a_ramp_starts_at_once_and_options_are_checked():
+    objective = ConditionalObjective(3, latent_dim=LATENT, pair_weight=2.0, pair_start=5,
+                                     pair_ramp=0)
+    weights = [float(objective.pairs.weight_at(_t(t, "int32"))) for t in (0, 4, 5, 6)]
+    assert weights == [0.0, 0.0, 2.0, 2.0]
+    for option in ("pair_weight", "pair_start", "pair_ramp"):
+        with pytest.raises(ValueError, match=option):
+            ConditionalObjective(3, **{option: -1})
 
 
 def test_cgan_class_term_is_independent_of_the_real_fake_decision():

@@ -1,5 +1,6 @@
 """InfoGAN (`ssgan.objectives.infogan`): codes, the Q head, the mutual-information loss on
-hand-computed values, Q on the class logits, the code grids and the code→class metric."""
+hand-computed values, Q on the class logits, the generated-pair term (tied and free codes), the
+code grids and the code→class metric."""
 
 import math
 
@@ -10,6 +11,7 @@ from conftest import as_numpy as _np
 
 from ssgan.models import build_discriminator, build_generator
 from ssgan.objectives import InfoGANObjective
+from ssgan.objectives.infogan import code_classes
 
 LATENT = 8
 
@@ -64,7 +66,8 @@ def test_infogan_generator_and_q_head_shapes():
 def test_infogan_mutual_information_loss_on_hand_computed_values():
     objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
                                  categorical_weight=1.0, continuous_weight=0.5, tie_weight=2.0,
-                                 feature_matching_weight=3.0, tie_codes_to_labels=True)
+                                 feature_matching_weight=3.0, tie_codes_to_labels=True,
+                                 pair_weight=0.0)
     # Rows: categorical logits (3) then continuous means (2).
     q_fake = _t([[0.0, 0.0, math.log(2.0), 0.5, -0.5],
                  [1.0, 1.0, 1.0, 0.0, 0.0]])
@@ -91,7 +94,8 @@ def test_infogan_mutual_information_loss_on_hand_computed_values():
     tie = math.log(5.0) - math.log(3.0)  # the continuous outputs play no part in the tie
     assert float(d_metrics["loss_q_labels"]) == pytest.approx(tie, rel=1e-5)
     assert float(d_loss) == pytest.approx(expected_mi + 2.0 * tie, rel=1e-5)
-    untied = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2)
+    untied = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
+                              pair_weight=0.0)
     d_loss, d_metrics = untied.discriminator_loss(fake, latent, labeled, _t([1], "int32"))
     assert "loss_q_labels" not in d_metrics
     assert float(d_loss) == pytest.approx(expected_mi, rel=1e-5)
@@ -128,7 +132,7 @@ def test_infogan_q_on_class_logits_trains_the_map_not_the_classifier():
     # The discriminator's MI term trains Q (its map and its continuous head), not the classifier:
     # no gradient reaches the class logits or the hidden layers through the categorical part.
     no_continuous = InfoGANObjective(10, latent_dim=LATENT, n_continuous=0,
-                                     q_categorical_input="class_logits")
+                                     q_categorical_input="class_logits", pair_weight=0.0)
     d_categorical = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
                                         extra_heads=no_continuous.discriminator_heads, seed=0)
 
@@ -159,6 +163,73 @@ def test_infogan_q_on_class_logits_trains_the_map_not_the_classifier():
     assert sum(gradient_norms(grads, g_variables).values()) > 0
     with pytest.raises(ValueError, match="q_categorical_input"):
         InfoGANObjective(10, q_categorical_input="pixels")
+
+
+def _pair_term(objective, logits, codes, step):
+    """The discriminator's loss with only the pair term weighted (the MI and tie weights 0), its
+    metrics and its gradient w.r.t. the fakes' class logits."""
+    from ssgan.backends import get_backend
+
+    q = _t(np.zeros((len(codes), objective.n_categories + objective.n_continuous)))
+    latent = {"c_cat": _t(codes, "int32"),
+              "c_cont": _t(np.zeros((len(codes), objective.n_continuous)))}
+
+    def loss(params):
+        labeled = {"q": q[:1]}  # for the tie to labels, weighted 0 here
+        return objective.discriminator_loss({"logits": params, "q": q}, latent, labeled,
+                                            _t([0], "int32"), step=_t(step, "int32"))
+
+    (value, metrics), grads = get_backend().value_and_grad(loss)(_t(logits))
+    return float(value), {k: float(v) for k, v in metrics.items()}, _np(grads).astype("float64")
+
+
+def _softmax_cross_entropy(logits, labels):
+    """NumPy (mean CE, its gradient w.r.t. the logits) of softmax(logits) against labels."""
+    logits = np.asarray(logits, np.float64)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    n = len(labels)
+    ce = -np.mean(np.log(p[np.arange(n), labels]))
+    return ce, (p - np.eye(logits.shape[1])[labels]) / n
+
+
+def test_code_classes_are_the_discriminators_majority_class_per_code():
+    # Code 0: rows 0 and 2, posteriors summing highest on class 2; code 1: row 1, class 0;
+    # code 2: row 3 leans to class 1 but row 4 (code 2 too) is sure of class 2: summed, class 2.
+    logits = np.log([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.1, 0.5, 0.4],
+                     [0.3, 0.4, 0.3], [0.05, 0.05, 0.9]])
+    codes = np.array([0, 1, 0, 2, 2])
+    mapping = _np(code_classes(_t(logits), _t(codes, "int32"), 4))
+    assert mapping[:3].tolist() == [2, 0, 2]  # two codes may share a class; code 3 is unused
+
+
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("step, share", [(0, 0.0), (49, 0.0), (55, 0.5), (60, 1.0), (999, 1.0)])
+def test_infogan_pair_term_value_and_gradient(tied, step, share):
+    """Tied codes: CE toward the code itself; free codes: toward the class the discriminator gives
+    the code (a constant target). Zero before pair_start, then ramped; gradients as NumPy's."""
+    objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=1,
+                                 categorical_weight=0.0, continuous_weight=0.0,
+                                 tie_codes_to_labels=tied, pair_weight=0.4, pair_start=50,
+                                 pair_ramp=10)
+    rng = np.random.default_rng(1)
+    logits = rng.normal(scale=2.0, size=(9, 3)).astype("float32")
+    codes = np.arange(9) % 3
+    if tied:
+        targets = codes
+    else:
+        posterior = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        mapping = [np.argmax(posterior[codes == c].sum(axis=0)) for c in range(3)]
+        targets = np.array(mapping)[codes]
+    value, metrics, grads = _pair_term(objective, logits, codes, step)
+    ce, ce_grad = _softmax_cross_entropy(logits, targets)
+    assert metrics["pair_weight"] == pytest.approx(0.4 * share, rel=1e-6)
+    assert metrics["loss_pairs"] == pytest.approx(ce, rel=1e-5)
+    if share == 0.0:
+        assert value == 0.0 and np.all(grads == 0.0)
+    else:
+        assert value == pytest.approx(0.4 * share * ce, rel=1e-5)
+        np.testing.assert_allclose(grads, 0.4 * share * ce_grad, rtol=1e-4, atol=1e-7)
 
 
 def test_discriminator_with_the_q_head_survives_a_keras_save_load_round_trip(tmp_path):

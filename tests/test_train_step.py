@@ -64,6 +64,37 @@ def test_entropy_and_consistency_terms_add_their_weighted_values(mnist_subset):
     assert losses(training=True, consistency_weight=2.0)["loss_consistency"] > 0
 
 
+def test_the_step_schedules_the_objectives_terms_by_its_count(mnist_subset):
+    """The state's step count reaches the objective: CGAN's generated-pair term is off at step
+    0 and on (full weight, no ramp) from step 1."""
+    options = {"pair_weight": 0.5, "pair_start": 1, "pair_ramp": 0}
+    trainer, data, indices = _set_up(mnist_subset, generator="cgan", generator_options=options)
+    first, metrics = trainer.train_step(trainer.state, data, indices)
+    assert float(np.asarray(metrics["pair_weight"])) == 0.0
+    assert float(np.asarray(metrics["loss_pairs"])) > 0
+    _, metrics = trainer.train_step(first, data, indices)
+    assert float(np.asarray(metrics["pair_weight"])) == 0.5
+
+
+def test_objectives_without_the_step_argument_still_work():
+    """A user's objective written before `step` existed gets the old call; one that takes it (or
+    **kwargs) gets the step."""
+    seen = {}
+
+    class Old:
+        def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels):
+            return 1.0, {}
+
+    class New:
+        def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, **extra):
+            seen.update(extra)
+            return 2.0, {}
+
+    assert steps.objective_discriminator_loss(Old(), {}, {}, {}, None, step=7) == (1.0, {})
+    assert steps.objective_discriminator_loss(New(), {}, {}, {}, None, step=7) == (2.0, {})
+    assert seen == {"step": 7}
+
+
 def test_moving_average_formula():
     average = steps.moving_average([np.float32(1.0)], [np.float32(3.0)], 0.25)
     assert float(average[0]) == pytest.approx(1.5)

@@ -14,6 +14,23 @@ def noise_seeds(seed):
         step += 1
 
 
+def random_shift(inputs, max_shift, image_shape, seed=None):
+    """`inputs` through a `RandomShift` of up to `max_shift` pixels (none at 0); a one-line
+    ValueError when the examples are not images."""
+    if not max_shift:
+        return inputs
+    shape = tuple(image_shape or ())
+    if len(shape) == 2:
+        shape += (1,)
+    if len(shape) != 3:
+        raise ValueError(f"input_shift={max_shift} moves images, but each example here has shape "
+                         f"{tuple(image_shape or ())}: give the examples' (height, width[, "
+                         f"channels]) (the estimator's image_shape) or set input_shift=0.")
+    # Its own seed, off the noise layers' sequence: turning the shift on keeps their draws.
+    return ssgan_layers.RandomShift(max_shift, shape, seed=None if seed is None else seed + 104729,
+                                    name="random_shift")(inputs)
+
+
 def discriminator_model(inputs, features, h, n_classes, minibatch=None, extra_heads=None,
                         name="discriminator"):
     """The discriminator ending in its output dict: `logits` (the K class logits; the fake class

@@ -11,7 +11,7 @@ from ssgan.models import common
 def build_conv_discriminator(input_shape=(28, 28, 1), n_classes=10, filters=(64, 128),
                              input_noise=0.2, hidden_noise=0.3, minibatch_discrimination=False,
                              minibatch_kernels=50, minibatch_kernel_dim=5, vbn=False,
-                             reference_size=64, extra_heads=None, seed=None,
+                             reference_size=64, extra_heads=None, input_shift=0, seed=None,
                              name="discriminator"):
     """A DCGAN-style convolutional discriminator in the style of the paper's CIFAR-10 model.
 
@@ -23,7 +23,8 @@ def build_conv_discriminator(input_shape=(28, 28, 1), n_classes=10, filters=(64,
     """
     seeds = common.noise_seeds(seed)
     inputs = keras.Input(shape=tuple(input_shape), name="x")
-    h = keras.layers.GaussianNoise(input_noise, seed=next(seeds), name="input_noise")(inputs)
+    h = common.random_shift(inputs, input_shift, input_shape, seed)
+    h = keras.layers.GaussianNoise(input_noise, seed=next(seeds), name="input_noise")(h)
     if vbn:
         h = ssgan_layers.ReferenceBatch(reference_size, initializer="zeros", name="reference")(h)
 

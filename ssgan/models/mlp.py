@@ -16,7 +16,7 @@ LATENT_DIM = 100
 def build_mlp_discriminator(input_dim=784, n_classes=10, hidden_units=DISCRIMINATOR_HIDDEN,
                             input_noise=0.3, hidden_noise=0.5, minibatch_discrimination=False,
                             minibatch_kernels=100, minibatch_kernel_dim=5, extra_heads=None,
-                            seed=None, name="discriminator"):
+                            input_shift=0, image_shape=None, seed=None, name="discriminator"):
     """The Improved-GAN MNIST discriminator.
 
     Gaussian noise σ=`input_noise` on the input; weight-normalized dense layers with ReLU, each
@@ -25,11 +25,13 @@ def build_mlp_discriminator(input_dim=784, n_classes=10, hidden_units=DISCRIMINA
     trained. `features` is the last hidden layer after its ReLU and before its noise. With
     `minibatch_discrimination`, a `MinibatchDiscrimination` layer sits between it and the output.
     `extra_heads(features, logits)` builds extra outputs on the features and class logits and
-    returns them by name (InfoGAN's Q).
+    returns them by name (InfoGAN's Q). `input_shift` > 0 first moves each example, seen as an
+    image of `image_shape`, by up to that many pixels (`RandomShift`).
     """
     seeds = common.noise_seeds(seed)
     inputs = keras.Input(shape=(input_dim,), name="x")
-    h = keras.layers.GaussianNoise(input_noise, seed=next(seeds), name="input_noise")(inputs)
+    h = common.random_shift(inputs, input_shift, image_shape, seed)
+    h = keras.layers.GaussianNoise(input_noise, seed=next(seeds), name="input_noise")(h)
     features = None
     for i, units in enumerate(hidden_units):
         features = ssgan_layers.WeightNormDense(
@@ -72,7 +74,8 @@ def discriminator(image_shape, n_classes, hidden=None, vbn=False, **options):
     del vbn
     if hidden is not None:
         options["hidden_units"] = tuple(hidden)
-    return build_mlp_discriminator(math.prod(image_shape), n_classes, **options)
+    return build_mlp_discriminator(math.prod(image_shape), n_classes, image_shape=image_shape,
+                                   **options)
 
 
 def generator(image_shape, hidden=None, **options):

@@ -18,6 +18,7 @@ OBJECTIVES = Registry("generator")
 OBJECTIVES.add_lazy("feature-matching", "ssgan.objectives.feature_matching:FeatureMatchingObjective")
 OBJECTIVES.add_lazy("cgan", "ssgan.objectives.cgan:ConditionalObjective")
 OBJECTIVES.add_lazy("infogan", "ssgan.objectives.infogan:InfoGANObjective")
+OBJECTIVES.add_lazy("minibatch", "ssgan.objectives.gan:MinibatchGANObjective")
 
 
 def register_objective(objective):
@@ -82,6 +83,7 @@ _EXPORTS = {
     "Objective": "ssgan.objectives.base", "Grid": "ssgan.objectives.base",
     "FeatureMatchingObjective": "ssgan.objectives.feature_matching",
     "ConditionalObjective": "ssgan.objectives.cgan", "InfoGANObjective": "ssgan.objectives.infogan",
+    "MinibatchGANObjective": "ssgan.objectives.gan", "PairTerm": "ssgan.objectives.base",
     "categorical_cross_entropy": "ssgan.losses", "gaussian_negative_log_likelihood": "ssgan.losses",
 }
 

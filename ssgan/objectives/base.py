@@ -13,6 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import feature_matching_loss
 
 
@@ -73,8 +74,9 @@ class Objective:
         tensors), drawn with `seed_generator`."""
         raise NotImplementedError
 
-    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels):
-        """Terms added to the discriminator's loss, and metrics to report."""
+    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
+        """Terms added to the discriminator's loss, and metrics to report. `step`: the count of
+        discriminator updates before this one (a scalar tensor; None outside training)."""
         return ops.zeros(()), {}
 
     def generator_loss(self, fake_outputs, real_outputs, latent):
@@ -120,3 +122,45 @@ def match_features(fake_outputs, real_outputs):
     """Feature matching (§3.1) of the fakes' features against the real batch's (constants)."""
     return feature_matching_loss(ops.stop_gradient(real_outputs["features"]),
                                  fake_outputs["features"])
+
+
+class PairTerm(NamedTuple):
+    """The generated-pair ("pseudo-discriminative") term of Triple-GAN (Li et al. 2017): the
+    discriminator's K class logits on generated images G(z, y) are trained by cross-entropy
+    toward the class y they were made for, with a weight that is 0 before step `start` and grows
+    linearly from 0 there to `weight` at step `start + ramp` (all at once when `ramp` is 0)."""
+
+    weight: float
+    start: int
+    ramp: int
+
+    @classmethod
+    def of(cls, weight, start, ramp):
+        """A checked term from the objectives' `pair_weight`, `pair_start`, `pair_ramp`."""
+        term = cls(float(weight), int(start), int(ramp))
+        for option, value in zip(("pair_weight", "pair_start", "pair_ramp"), term, strict=True):
+            if not value >= 0:
+                raise ValueError(f"{option} must be ≥ 0, got {value}.")
+        return term
+
+    def weight_at(self, step):
+        """The weight at `step` (a scalar tensor of discriminator updates so far), computed
+        with `keras.ops` so that the compiled step stays pure; the full weight when None."""
+        if step is None:
+            return ops.convert_to_tensor(self.weight, "float32")
+        t = ops.cast(step, "float32")
+        if self.ramp == 0:
+            share = ops.cast(ops.greater_equal(t, float(self.start)), "float32")
+        else:
+            share = ops.clip((t - float(self.start)) / float(self.ramp), 0.0, 1.0)
+        return self.weight * share
+
+    def loss(self, logits, targets, step):
+        """(weight · CE(logits, targets), metrics `loss_pairs` (unweighted) and `pair_weight`);
+        (0, {}) when the weight is 0. Before `start` the weight, the value and the gradient are
+        exactly 0."""
+        if self.weight == 0:
+            return ops.zeros(()), {}
+        cross_entropy = categorical_cross_entropy(logits, targets)
+        weight = self.weight_at(step)
+        return weight * cross_entropy, {"loss_pairs": cross_entropy, "pair_weight": weight}

@@ -8,6 +8,7 @@ from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import classification_accuracy
 from ssgan.objectives.base import Grid
 from ssgan.objectives.base import Objective
+from ssgan.objectives.base import PairTerm
 from ssgan.objectives.base import match_features
 from ssgan.objectives.base import one_hot
 from ssgan.objectives.base import uniform_latent
@@ -26,13 +27,18 @@ class ConditionalObjective(Objective):
     softmax on their differences only, so the discriminator can call a fake fake while it shows
     class y. Realism comes from feature matching, class identity from the classifier.
 
-    Discriminator: nothing is added by default, so the classifier never learns classes from
-    generated images; `discriminator_class_weight` λ_D > 0 adds the AC-GAN term
-    λ_D · CE(l(G(z, y)), y) (gradients reach D only). What this costs the classifier, measured:
-    benchmarks/GENERATORS.md.
+    Discriminator: the generated-pair term of Triple-GAN (`PairTerm`), w_P(t) · CE(l(G(z, y)), y)
+    with the gradient reaching D only, so the classifier also learns from generated (image,
+    class) pairs. Its weight is 0 for the first `pair_start` steps (2000) and then ramps linearly
+    to `pair_weight` (0.3, untuned; Triple-GAN's MNIST code uses 0.1 from epoch 300 of 1000)
+    over `pair_ramp` steps (2000). It waits because the same term from step 0 (the AC-GAN term,
+    formerly `discriminator_class_weight`) taught the classifier wrong classes from early fakes
+    not yet of their class (benchmarks/GENERATORS.md). `pair_weight=0` turns it off;
+    `pair_start=0, pair_ramp=0` gives the constant AC-GAN term.
 
     Metrics: `loss_feature_matching`, `loss_class` (unweighted) and `fake_class_accuracy` (share
-    of fakes whose arg-max class is y); with λ_D > 0 also `loss_d_fake_class`.
+    of fakes whose arg-max class is y); with the pair term `loss_pairs` (unweighted) and
+    `pair_weight` (its current weight).
     """
 
     name = "cgan"
@@ -43,14 +49,14 @@ class ConditionalObjective(Objective):
     grid_note = "CGAN: row k requests class k."
 
     def __init__(self, n_classes, latent_dim=100, class_weight=1.0, feature_matching_weight=1.0,
-                 discriminator_class_weight=0.0):
+                 pair_weight=0.3, pair_start=2000, pair_ramp=2000):
         super().__init__(n_classes, latent_dim)
         self.class_weight = float(class_weight)
         self.feature_matching_weight = float(feature_matching_weight)
-        self.discriminator_class_weight = float(discriminator_class_weight)
-        for option in ("class_weight", "feature_matching_weight", "discriminator_class_weight"):
+        for option in ("class_weight", "feature_matching_weight"):
             if getattr(self, option) < 0:
                 raise ValueError(f"{option} must be ≥ 0, got {getattr(self, option)}.")
+        self.pairs = PairTerm.of(pair_weight, pair_start, pair_ramp)
 
     @property
     def condition_dims(self):
@@ -61,11 +67,8 @@ class ConditionalObjective(Objective):
         y = keras.random.randint((batch_size,), 0, self.n_classes, seed=seed_generator)
         return [z, ops.one_hot(y, self.n_classes)], {"y": y}
 
-    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels):
-        if self.discriminator_class_weight == 0:
-            return ops.zeros(()), {}
-        loss = categorical_cross_entropy(fake_outputs["logits"], latent["y"])
-        return self.discriminator_class_weight * loss, {"loss_d_fake_class": loss}
+    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
+        return self.pairs.loss(fake_outputs["logits"], latent["y"], step)
 
     def generator_loss(self, fake_outputs, real_outputs, latent):
         fm = match_features(fake_outputs, real_outputs)

@@ -10,6 +10,7 @@ from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import gaussian_negative_log_likelihood
 from ssgan.objectives.base import Grid
 from ssgan.objectives.base import Objective
+from ssgan.objectives.base import PairTerm
 from ssgan.objectives.base import match_features
 from ssgan.objectives.base import one_hot
 from ssgan.objectives.base import uniform_latent
@@ -45,8 +46,18 @@ class InfoGANObjective(Objective):
     `tie_codes_to_labels=True` (needs C == K) adds `tie_weight` · CE(q_cat(x), y) on the labeled
     batch to the discriminator's loss, so that code k comes to mean class k.
 
+    The discriminator also learns classes from generated pairs (`PairTerm`, Triple-GAN's
+    pseudo-discriminative term): w_P(t) · CE(l(G(z, c)), k(c)) on its K class logits, the weight
+    0 for `pair_start` steps (2000), then ramped to `pair_weight` (0.3, untuned) over `pair_ramp`
+    steps (2000). Tied codes: k(c) = c. Free codes: k(c) is the class the discriminator itself
+    gives code c on the batch (arg-max of the summed class posterior of code c's fakes, no
+    gradient): the term asks the classifier to call all of one code's samples alike, which
+    carries information once G's code has settled on classes (why it waits for the schedule);
+    the map need not be one-to-one.
+
     The `q` output holds the C categorical logits then the m means. Metrics: D side
-    `loss_q_categorical`, `loss_q_continuous` (unweighted) and `loss_q_labels` (tied); G side
+    `loss_q_categorical`, `loss_q_continuous` (unweighted), `loss_q_labels` (tied), `loss_pairs`
+    (unweighted) and `pair_weight` (current); G side
     `loss_feature_matching`, `loss_info` (λ-weighted L_MI). Measured: benchmarks/GENERATORS.md.
     """
 
@@ -65,7 +76,8 @@ class InfoGANObjective(Objective):
     def __init__(self, n_classes, latent_dim=100, n_categories=10, n_continuous=2,
                  categorical_weight=1.0, continuous_weight=0.5, feature_matching_weight=1.0,
                  tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
-                 q_categorical_input="class_logits"):
+                 q_categorical_input="class_logits", pair_weight=0.3, pair_start=2000,
+                 pair_ramp=2000):
         super().__init__(n_classes, latent_dim)
         self.n_categories = int(n_categories)
         self.n_continuous = int(n_continuous)
@@ -77,6 +89,7 @@ class InfoGANObjective(Objective):
         self.q_hidden = int(q_hidden)
         self.q_categorical_input = str(q_categorical_input)
         self._check()
+        self.pairs = PairTerm.of(pair_weight, pair_start, pair_ramp)
 
     def _check(self):
         if self.q_categorical_input not in Q_CATEGORICAL_INPUTS:
@@ -164,7 +177,14 @@ class InfoGANObjective(Objective):
         total = self.categorical_weight * categorical + self.continuous_weight * continuous
         return total, categorical, continuous
 
-    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels):
+    def pair_targets(self, logits, codes):
+        """The class each generated image stands for: its code when codes are tied to labels,
+        else the class the discriminator gives its code on this batch (`code_classes`)."""
+        if self.tie_codes_to_labels:
+            return codes
+        return ops.take(code_classes(logits, codes, self.n_categories), codes, axis=0)
+
+    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
         loss, categorical, continuous = self.mutual_information_loss(
             self._discriminator_q(fake_outputs), latent
         )
@@ -174,6 +194,12 @@ class InfoGANObjective(Objective):
             tie = categorical_cross_entropy(logits, labels)
             loss = loss + self.tie_weight * tie
             metrics["loss_q_labels"] = tie
+        if self.pairs.weight:
+            logits = fake_outputs["logits"]
+            pairs, pair_metrics = self.pairs.loss(
+                logits, self.pair_targets(logits, latent["c_cat"]), step)
+            loss = loss + pairs
+            metrics.update(pair_metrics)
         return loss, metrics
 
     def generator_loss(self, fake_outputs, real_outputs, latent):
@@ -240,3 +266,11 @@ class InfoGANObjective(Objective):
                     else float("nan"))
         return {"code_accuracy": accuracy, "code_mapping": mapping,
                 "code_identity_accuracy": identity}
+
+
+def code_classes(logits, codes, n_codes):
+    """The class the discriminator gives each of `n_codes` codes on a batch: the arg-max of the
+    class posterior softmax(`logits`) summed over the rows of that code (held constant)."""
+    posterior = ops.softmax(ops.stop_gradient(logits), axis=-1)
+    votes = ops.matmul(ops.transpose(ops.one_hot(codes, n_codes)), posterior)
+    return ops.argmax(votes, axis=-1)

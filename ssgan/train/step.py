@@ -9,12 +9,13 @@ One step (Salimans et al. 2016, Improved-GAN's `train_mnist_feature_matching.py`
 
 1. discriminator update on a labeled batch (the labeled set tiled and reshuffled), an unlabeled
    batch and a generated batch: supervised cross-entropy + unlabeled_weight · real/fake loss
-   (+ the objective's terms, + historical averaging);
+   (+ the objective's terms, which may follow the step count, + historical averaging);
 2. exponential moving average of the discriminator's weights (what evaluates and predicts);
 3. generator update against the updated discriminator and a second unlabeled batch (the
    objective's loss, feature matching for the plain generator).
 """
 
+import inspect
 from typing import NamedTuple
 
 import keras
@@ -79,11 +80,26 @@ def discriminate(model, trainable, non_trainable, batches, training=True):
     return outputs, non_trainable
 
 
+def objective_discriminator_loss(objective, fake_outputs, latent, labeled_outputs, labels,
+                                 step=None):
+    """The objective's discriminator terms; `step` is passed only to an objective that takes it
+    (a user's objective written before the argument existed still works)."""
+    try:
+        parameters = inspect.signature(objective.discriminator_loss).parameters.values()
+    except (TypeError, ValueError):
+        parameters = ()
+    if any(p.name == "step" or p.kind is p.VAR_KEYWORD for p in parameters):
+        return objective.discriminator_loss(fake_outputs, latent, labeled_outputs, labels,
+                                            step=step)
+    return objective.discriminator_loss(fake_outputs, latent, labeled_outputs, labels)
+
+
 def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, history=None,
-                       training=True):
+                       training=True, step=None):
     """The discriminator's loss on `batch` (x_labeled, y_labeled, x_unlabeled, x_fake, latent):
     supervised cross-entropy + unlabeled_weight · real/fake loss + the objective's terms
-    (+ historical averaging). Returns (loss, (new non-trainable state, metrics))."""
+    (+ historical averaging); `step`, the count of discriminator updates so far, schedules the
+    objective's terms. Returns (loss, (new non-trainable state, metrics))."""
     batches = [batch["x_labeled"], batch["x_unlabeled"], batch["x_fake"]]
     if config.consistency_weight:
         batches.append(batch["x_unlabeled"])  # a second pass, under other noise
@@ -96,8 +112,8 @@ def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, histo
         out_unl["logits"], out_fake["logits"],
         losses.one_sided_label_smoothing(config.label_smoothing),
     )
-    extra, extra_metrics = model.objective.discriminator_loss(
-        out_fake, batch["latent"], out_lab, y_lab
+    extra, extra_metrics = objective_discriminator_loss(
+        model.objective, out_fake, batch["latent"], out_lab, y_lab, step=step
     )
     total = loss_sup + config.unlabeled_weight * loss_unsup + extra
     if config.entropy_weight:
@@ -183,7 +199,7 @@ def train_step(model, config, optimizers, value_and_grad, state, data, indices):
     d_batch = {**labeled_batch(data, indices), "x_fake": ops.stop_gradient(x_fake),
                "latent": latent}
     (_, (d_non_trainable, d_metrics)), d_grads = value_and_grad(
-        lambda params, *args: discriminator_loss(model, config, params, *args)
+        lambda params, *args: discriminator_loss(model, config, params, *args, step=state.step)
     )(state.d_trainable, state.d_non_trainable, d_batch, state.d_history)
     d_trainable, d_optimizer = optimizers.discriminator.apply(
         state.d_optimizer, d_grads, state.d_trainable

@@ -100,6 +100,7 @@ class SemiSupervisedGAN:
         self.discriminator = self.architecture.discriminator(
             self.image_shape, self.n_classes, cfg.discriminator_hidden,
             minibatch_discrimination=cfg.minibatch_discrimination, vbn=cfg.vbn,
+            input_shift=cfg.input_shift,
             extra_heads=self.objective.discriminator_heads, seed=cfg.seed,
         )
         self.generator = self.architecture.generator(
@@ -310,7 +311,7 @@ class SemiSupervisedGAN:
                    "latent": latent}
         d_loss, (_, d_metrics) = steps.discriminator_loss(
             model, self.resolved, state.d_trainable, state.d_non_trainable, d_batch,
-            training=training)
+            training=training, step=state.step)
         real, _ = steps.real_outputs(model, state.d_trainable, state.d_non_trainable,
                                      to(self.as_inputs(x_unlabeled_2)), training)
         g_batch = {"generator_inputs": generator_inputs, "latent": latent, "real_outputs": real}
