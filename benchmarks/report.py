@@ -330,15 +330,28 @@ def generator_metrics(shown):
     return columns, notes
 
 
+def same_seeds_cell(group, reference):
+    """The reference configuration's test error on the seeds of `group` (`reference`: seed →
+    error); "—" without any, and how many seeds it covers when not all."""
+    same = [reference[r["seed"]] for r in group if r.get("seed") in reference]
+    if not same:
+        return "—"
+    return pct(same) + (f" ({len(same)} of {len(group)} seeds)" if len(same) < len(group) else "")
+
+
 def generator_table(suite, runs):
-    """The generators side by side: test error, MNIST-FID and their own metrics."""
+    """The generators side by side: test error (and feature matching's on the same seeds),
+    MNIST-FID and their own metrics."""
     shown = runs.shown("generators", generators().values())
     if not shown:
         return []
     section_labels = suite["section_labels"]
     columns, notes = generator_metrics(shown)
-    lines = table(["generator", "seeds", "test error (%)", "MNIST-FID ↓", *columns.values()],
-                  "l" + "r" * (3 + len(columns)), f"## Generators at {section_labels} labels")
+    reference = {r["seed"]: r["final_test_error"]
+                 for r in runs.usable(RECOMMENDED, section_labels) if "seed" in r}
+    lines = table(["generator", "seeds", "test error (%)",
+                   f"{label(RECOMMENDED)}, same seeds (%)", "MNIST-FID ↓", *columns.values()],
+                  "l" + "r" * (4 + len(columns)), f"## Generators at {section_labels} labels")
     for variant in shown:
         group = runs.usable(variant, section_labels)
         bad = runs.failed(variant, section_labels)
@@ -347,6 +360,7 @@ def generator_table(suite, runs):
             note = f" ({bad[0]['status']}: {bad[0].get('error', '')[:80]})"
         cells = [f"{label(variant)}{note}", seeds_cell(group),
                  pct([r["final_test_error"] for r in group]),
+                 "—" if variant == RECOMMENDED else same_seeds_cell(group, reference),
                  num([r.get("fid") for r in group], 2)]
         cells += [pct([r.get(key) for r in group], 1) for key in columns]
         lines.append(row(cells))

@@ -268,10 +268,13 @@ def divisor_near(n, target):
 # says why each looks as it does). "constant" as lr_decay_start keeps the learning rates constant
 # for any number of epochs.
 RECIPES = {
-    # The defaults (16 epochs, VBN in the generator, learning rates decaying over the second
-    # half) with images moved by up to 2 pixels and a consistency term: what a 2-core CPU trains
-    # in about ten minutes.
-    "fast": {"input_shift": 2, "consistency_weight": 1.0},
+    # What a 2-core CPU trains in about ten minutes: 16 epochs, learning rates decaying over the
+    # second half, the "full" recipe's generator and optimizers, images moved by up to 2 pixels
+    # and a consistency term.
+    "fast": {
+        "vbn": False, "generator_learning_rate": 0.001, "generator_beta_1": 0.0,
+        "beta_2": 0.9999, "input_shift": 2, "consistency_weight": 1.0,
+    },
     # The paper's 300 epochs and batch-norm generator, with a gentler generator optimizer.
     "full": {
         "epochs": 300, "vbn": False, "lr_decay_start": "constant",
@@ -295,19 +298,21 @@ def recipe_settings(name, **overrides):
 
 # ------------------------------------------------------------------- the estimator's recipe
 
-# `SSGANClassifier`'s default: the "fast" recipe with the training budget, widths and latent size
-# sized for the data (`adapted_settings`; the recipe's input shift only where the rows are given
-# as images). Where the budget passes over the rows more often than the fast recipe's 16 times (small data sets), the discriminator would learn
-# the few rows by heart: a gentler step and a stronger consistency term hold it back. The
-# measurements: benchmarks/results/compare-sklearn-cpu/REPORT.md.
+# `SSGANClassifier`'s default: the defaults (VBN in the generator) with `AUTO` on top, and the
+# training budget, widths and latent size sized for the data (`adapted_settings`; the input shift
+# only where the rows are given as images). Where the budget passes over the rows more often than
+# 16 times (small data sets), the discriminator would learn the few rows by heart: a gentler step
+# and a stronger consistency term hold it back. The measurements:
+# benchmarks/results/compare-sklearn-cpu/REPORT.md.
 AUTO_RECIPE = "auto"
+AUTO = {"consistency_weight": 1.0, "input_shift": 2}
 AUTO_SMALL_DATA = {"learning_rate": 0.001, "consistency_weight": 3.0}
 BUDGET_STEPS = (6000, 10000)  # a run's training steps: 16 passes, kept within these bounds
 ESTIMATOR_RECIPES = (AUTO_RECIPE, *RECIPES)
 
 
 def budget_epochs(steps_per_epoch, bounds=BUDGET_STEPS, scale=1.0):
-    """Epochs of the "auto" budget: the fast recipe's 16 passes over the data, lengthened to at
+    """Epochs of the "auto" budget: 16 passes over the data (the default epochs), lengthened to at
     least bounds[0] steps on small data sets and shortened to at most bounds[1] steps (but at
     least one pass) on large ones, so that small sets train enough and large ones in bounded
     time. Networks narrower than the architecture's by `scale` step faster: their bounds are
@@ -319,7 +324,7 @@ def budget_epochs(steps_per_epoch, bounds=BUDGET_STEPS, scale=1.0):
 
 def recipe_value(recipe, name):
     """Setting `name` in `recipe` ("auto" or a name in RECIPES) before any sizing for the data."""
-    overrides = recipe_settings(DEFAULT_RECIPE if recipe == AUTO_RECIPE else recipe)
+    overrides = AUTO if recipe == AUTO_RECIPE else recipe_settings(recipe)
     return overrides.get(name, default(name))
 
 
@@ -334,7 +339,7 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     from ssgan.models import get_architecture  # light: the builders load on first use
 
     given = {k: v for k, v in given.items() if v is not None}
-    values = recipe_settings(DEFAULT_RECIPE)
+    values = dict(AUTO)
     widths_for = get_architecture(given.get("architecture", default("architecture"))).widths_for
     sized = dict(widths_for(n_features)) if widths_for is not None else {"scale": 1.0}
     scale = sized.pop("scale")
@@ -351,6 +356,6 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     return values
 
 
-__all__ = ["AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_STEPS", "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS",
+__all__ = ["AUTO", "AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_STEPS", "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS",
            "RECIPES", "Range", "TrainingConfig", "adapted_settings", "budget_epochs", "default",
            "divisor_near", "recipe_settings", "recipe_value", "settings"]

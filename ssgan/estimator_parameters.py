@@ -123,7 +123,8 @@ def parameter_docs(estimator):
                          "(Python's and NumPy's global states are restored)."),
         "verbose": ("int", "0", "0: silent; 1: a progress bar per epoch; 2: one line per epoch."),
         "recipe": ("str", "'auto'", "Named settings that the parameters left at None take: "
-                   "'auto' (the 'fast' recipe with its widths, latent size "
+                   "'auto' (the defaults with a consistency term, a 2-pixel `input_shift` "
+                   "where `image_shape` is given, and widths, latent size "
                    "and training budget sized for the data: 16 passes over X, at least 6000 and "
                    "at most 10000 steps, twice that for the quarter-width networks of few "
                    "features; where that is more than 16 passes, a small data set, a gentler "

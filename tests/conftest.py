@@ -90,3 +90,26 @@ def tiny_mnist(mnist):
     x = scale_images(x_train[pool])
     labeled = np.concatenate([np.flatnonzero(y_train[pool] == k)[:2] for k in range(10)])
     return x[labeled], y_train[pool][labeled], x
+
+
+def softmax_cross_entropy(logits, labels):
+    """NumPy (mean CE, its gradient w.r.t. the logits) of softmax(logits) against labels."""
+    logits = np.asarray(logits, np.float64)
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    n = len(labels)
+    ce = -np.mean(np.log(p[np.arange(n), labels]))
+    return ce, (p - np.eye(logits.shape[1])[labels]) / n
+
+
+def assert_pair_term(value, metrics, grads, logits, targets, weight):
+    """A generated-pair term at `weight` is weight × the NumPy cross-entropy of `logits` against
+    `targets`, in value and gradient, and exactly 0 in both at weight 0."""
+    ce, ce_grad = softmax_cross_entropy(logits, targets)
+    assert metrics["pair_weight"] == pytest.approx(weight, rel=1e-6)
+    assert metrics["loss_pairs"] == pytest.approx(ce, rel=1e-5)
+    if weight == 0.0:
+        assert value == 0.0 and np.all(grads == 0.0)
+    else:
+        assert value == pytest.approx(weight * ce, rel=1e-5)
+        np.testing.assert_allclose(grads, weight * ce_grad, rtol=1e-4, atol=1e-7)

@@ -571,3 +571,11 @@ def test_the_readmes_cite_only_committed_results():
     named = r"results/([a-z0-9]+(?:-[a-z0-9]+)+(?:\.json)?)"  # a suite or file, not a pattern
     cited = {m for text in texts for m in re.findall(named, text)}
     assert cited and all((results / name).exists() for name in cited), cited
+
+
+def test_generator_table_shows_feature_matchings_error_on_the_same_seeds():
+    reference = {0: 0.02, 1: 0.04, 2: 0.10}
+    assert report.same_seeds_cell([{"seed": 0}, {"seed": 1}], reference) == report.pct([0.02, 0.04])
+    assert report.same_seeds_cell([{"seed": 2}, {"seed": 5}], reference) == (
+        report.pct([0.10]) + " (1 of 2 seeds)")
+    assert report.same_seeds_cell([{"seed": 7}], reference) == "—"

@@ -21,13 +21,17 @@ def test_every_setting_is_declared_once_with_group_help_and_kind():
     assert sum(len(settings.settings(group)) for group in settings.GROUPS) == len(fields)
 
 
-def test_the_fast_recipe_is_the_defaults_with_a_shift_and_a_consistency_term():
+def test_the_fast_recipe_is_the_full_recipes_optimizers_with_a_shift_and_a_consistency_term():
     assert settings.DEFAULT_RECIPE == "fast"
     config = TrainingConfig()
     assert (config.epochs, config.vbn, config.learning_rate) == (16, True, 0.003)
     assert (config.input_shift, config.consistency_weight) == (0, 0.0)
-    fast = TrainingConfig.from_recipe("fast")
-    assert fast == config.replace(input_shift=2, consistency_weight=1.0)
+    fast, full = TrainingConfig.from_recipe("fast"), TrainingConfig.from_recipe("full")
+    assert fast == config.replace(input_shift=2, consistency_weight=1.0, vbn=False,
+                                  generator_learning_rate=0.001, generator_beta_1=0.0,
+                                  beta_2=0.9999)
+    assert fast == full.replace(epochs=16, lr_decay_start=None, input_shift=2,
+                                consistency_weight=1.0)
     assert settings.default("generator_options") == {} and settings.default("ema_rate") is None
 
 
@@ -114,7 +118,7 @@ def test_budget_lengthens_small_data_and_bounds_large_data():
 
 
 def test_auto_recipe_sizes_what_is_not_given():
-    from ssgan.config import AUTO_SMALL_DATA, adapted_settings
+    from ssgan.config import AUTO, AUTO_SMALL_DATA, adapted_settings
 
     tiny = adapted_settings("auto", n_features=64, n_unlabeled=300)
     assert tiny["epochs"] == 4000 and tiny["latent_dim"] == 50  # 3 steps an epoch, 12000 steps
@@ -124,7 +128,8 @@ def test_auto_recipe_sizes_what_is_not_given():
     assert tiny["generator_hidden"] == (250, 250)
     large = adapted_settings("auto", n_features=784, n_unlabeled=60000)
     assert large["epochs"] == 16 and large["discriminator_hidden"] == (1000, 500, 250, 250, 250)
-    assert (large["consistency_weight"], large["input_shift"]) == (1.0, 2)  # the fast recipe's
+    assert {k: large[k] for k in AUTO} == AUTO == {"consistency_weight": 1.0, "input_shift": 2}
+    assert "vbn" not in large  # the default's, VBN
     assert "learning_rate" not in large  # the fast recipe's
     given = adapted_settings("auto", 64, 300, epochs=3, latent_dim=7, steps_per_epoch=None,
                              consistency_weight=0.5)

@@ -51,6 +51,22 @@ def test_the_recipe_fills_the_parameters_left_at_none():
     assert auto.discriminator_hidden == (250, 125, 62, 62, 62) and auto.latent_dim == 50
 
 
+
+def test_the_recipes_input_shift_applies_only_to_rows_given_as_images():
+    """Rows are vectors unless `image_shape` says otherwise: the fast recipe's 2-pixel shift
+    then stays off; given an image shape it is on; asked for on vectors it is a clear error."""
+    import numpy as np
+    import pytest
+
+    assert SSGANClassifier()._config(0, 784, 60000).input_shift == 0
+    assert SSGANClassifier(recipe="fast")._config(0, 784, 60000).input_shift == 0
+    assert SSGANClassifier(image_shape=(28, 28))._config(0, 784, 60000).input_shift == 2
+    assert SSGANClassifier(image_shape=(28, 28), input_shift=1)._config(0, 784, 60000).input_shift == 1
+    X = np.random.default_rng(0).uniform(size=(40, 16))
+    y = np.where(np.arange(40) < 10, np.arange(40) % 2, -1)
+    with pytest.raises(ValueError, match=r"input_shift=2 moves images.*\(16,\)"):
+        SSGANClassifier(input_shift=2, epochs=1, steps_per_epoch=1).fit(X, y)
+
 _WITHOUT_PRIVATE_VALIDATION = """
 import sys
 import sklearn.base, sklearn.utils.multiclass, sklearn.utils.validation  # noqa: E401
