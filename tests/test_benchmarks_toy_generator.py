@@ -72,8 +72,8 @@ def test_a_registered_generator_trains_through_the_quick_path(toy_objective, tmp
         assert (out / rel).is_file()
     assert (out / "samples" / "toy-test-l100-toy_grid.png").is_file()
     report = (out / "REPORT.md").read_text()
-    assert ("| generator | seeds | test error (%) | MNIST-FID ↓ | toy: samples called 0 (%) |"
-            in report)
+    assert ("| generator | seeds | test error (%) | feature matching, same seeds (%) | MNIST-FID ↓ "
+            "| toy: samples called 0 (%) |" in report)
     assert "| toy generator (test) | 1 |" in report
     assert ToyObjective.metric_note in report
     assert "toy-test-l100-toy_grid.png" in report
