@@ -351,7 +351,7 @@ class RandomShift(keras.layers.Layer):
                              f"channels), got {max_shift!r} and {image_shape!r}.")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self._build_at_init()
+        self.built = True  # no weights; its seed state exists from here on
 
     def call(self, inputs, training=False):
         if not training or self.max_shift == 0:
