@@ -61,7 +61,8 @@ def test_the_recipes_input_shift_applies_only_to_rows_given_as_images():
     assert SSGANClassifier()._config(0, 784, 60000).input_shift == 0
     assert SSGANClassifier(recipe="fast")._config(0, 784, 60000).input_shift == 0
     assert SSGANClassifier(image_shape=(28, 28))._config(0, 784, 60000).input_shift == 2
-    assert SSGANClassifier(image_shape=(28, 28), input_shift=1)._config(0, 784, 60000).input_shift == 1
+    given = SSGANClassifier(image_shape=(28, 28), input_shift=1)._config(0, 784, 60000)
+    assert given.input_shift == 1
     X = np.random.default_rng(0).uniform(size=(40, 16))
     y = np.where(np.arange(40) < 10, np.arange(40) % 2, -1)
     with pytest.raises(ValueError, match=r"input_shift=2 moves images.*\(16,\)"):

@@ -270,7 +270,8 @@ def test_input_shift_moves_the_discriminators_input_in_training_only(name):
     assert "random_shift" not in [layer.name for layer in plain.layers]
     assert shifted.get_layer("random_shift").max_shift == 2
     # The shift adds no weights and leaves the noise layers' seeds as they were.
-    assert [w.shape for w in shifted.trainable_weights] == [w.shape for w in plain.trainable_weights]
+    assert ([w.shape for w in shifted.trainable_weights]
+            == [w.shape for w in plain.trainable_weights])
     shifted.set_weights(plain.get_weights())
     x = np.random.default_rng(1).uniform(size=(N, 784 if name == "mlp" else 28)).astype("float32")
     x = x if name == "mlp" else np.repeat(x[:, :, None, None], 28, axis=2)

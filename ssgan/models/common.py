@@ -19,13 +19,12 @@ def random_shift(inputs, max_shift, image_shape, seed=None):
     ValueError when the examples are not images."""
     if not max_shift:
         return inputs
-    shape = tuple(image_shape or ())
-    if len(shape) == 2:
-        shape += (1,)
+    given = tuple(image_shape or ())
+    shape = given + (1,) if len(given) == 2 else given
     if len(shape) != 3:
         raise ValueError(f"input_shift={max_shift} moves images, but each example here has shape "
-                         f"{tuple(image_shape or ())}: give the examples' (height, width[, "
-                         f"channels]) (the estimator's image_shape) or set input_shift=0.")
+                         f"{given}: give the examples' (height, width[, channels]) (the "
+                         f"estimator's image_shape) or set input_shift=0.")
     # Its own seed, off the noise layers' sequence: turning the shift on keeps their draws.
     return ssgan_layers.RandomShift(max_shift, shape, seed=None if seed is None else seed + 104729,
                                     name="random_shift")(inputs)
