@@ -10,12 +10,13 @@ runs of `--epochs` epochs, one after another, on the current machine (JAX by def
 * `guarded`: the same with the collapse guard (`ssgan.train.guard.CollapseGuard`).
 
 It writes a JSON (after every run, so an interrupted measurement keeps what it did) with each
-run's final test error, its test errors per epoch, whether it ended collapsed and what the guard
-did, and prints the issue's criterion: without the guard every seed collapses; with it none ends
+run's final test error, its test errors and losses per epoch, whether it collapsed or stalled
+(first, and at the end) and what the guard did, and prints the issue's criterion: without the guard every seed collapses; with it none ends
 collapsed and each ends within `--tolerance` (1 point) of its unstressed run.
 """
 
 import datetime
+import json
 import os
 import platform
 import sys
@@ -59,7 +60,21 @@ def build_parser():
         help="0 silent, 1 progress bars, 2 one line per epoch (default)")
     add("--out", default=None, help="the JSON (default results/stress_guard.json under the "
         "current directory)")
+    add("--resume", action="store_true",
+        help="keep the runs already in --out (same epochs, labels and stressed learning rate) "
+             "and train only the missing ones")
     return parser
+
+
+def resumed_runs(path, suite):
+    """The runs recorded in `path` by a measurement of the same settings as `suite`; a
+    ValueError naming the difference otherwise."""
+    old = json.loads(Path(path).read_text())
+    for key in ("epochs", "labels", "stressed_generator_learning_rate", "backend"):
+        if old["suite"].get(key) != suite[key]:
+            raise ValueError(f"{path} was measured with {key} {old['suite'].get(key)!r}, not "
+                             f"{suite[key]!r}: choose another --out or the same settings.")
+    return list(old["runs"])
 
 
 def config_for(args, seed, variant):
@@ -86,7 +101,7 @@ def train(args, data, seed, variant):
     """One run; its record."""
     from ssgan.data import semi_supervised_split
     from ssgan.train import SemiSupervisedGAN
-    from ssgan.train.guard import diagnose, first_collapse
+    from ssgan.train.guard import diagnose, first_collapse, generator_loss_of, stalled
 
     x_train, y_train, x_test, y_test = data
     config = config_for(args, seed, variant)
@@ -95,9 +110,11 @@ def train(args, data, seed, variant):
     trainer = SemiSupervisedGAN((28, 28, 1), 10, config)
     history = trainer.fit(x_train[split.labeled], y_train[split.labeled], x_train,
                           validation_data=(x_test, y_test), verbose=args.verbose)
-    log = trainer.log
+    log, steps = trainer.log, history.params["steps"]
     seen = history.history.get("guard_collapsed", [])  # every epoch trained, rolled back too
-    first = first_collapse(log)
+    first = first_collapse(log, config.label_smoothing, steps_per_epoch=steps)
+    ended_collapsed = bool(log) and (diagnose(log[-1], config.label_smoothing).collapsed
+                                     or stalled(log, steps).collapsed)
     return {
         "seed": seed, "variant": variant, "collapse_guard": config.collapse_guard,
         "generator_learning_rate": trainer.resolved.generator_learning_rate,
@@ -105,8 +122,9 @@ def train(args, data, seed, variant):
         "epochs_trained": len(history.epoch),
         "final_test_error": log[-1]["test_error"] if log else None,
         "test_errors": [e["test_error"] for e in log],
-        # The last epoch kept: collapsed by the guard's detector (`ssgan.train.guard`)?
-        "collapsed": bool(log) and diagnose(log[-1], config.label_smoothing).collapsed,
+        # The last epoch kept: collapsed or ending a stall, by the guard's detector
+        # (`ssgan.train.guard`)?
+        "collapsed": ended_collapsed,
         "first_collapsed_epoch": None if first is None else first + 1,
         "collapsed_epochs_rolled_back": int(sum(seen)),
         "rollbacks": log[-1].get("guard_rollbacks") if log else None,
@@ -114,6 +132,9 @@ def train(args, data, seed, variant):
         "guard_gave_up": bool(config.collapse_guard and trainer.stop_training),
         "final_loss_unsupervised": log[-1]["loss_unsupervised"] if log else None,
         "final_loss_generator": log[-1]["loss_generator"] if log else None,
+        # Per epoch kept: what the detector judged.
+        "losses_unsupervised": [e["loss_unsupervised"] for e in log],
+        "losses_generator": [generator_loss_of(e) for e in log],
         "wall_seconds": time.perf_counter() - start,
     }
 
@@ -179,9 +200,17 @@ def main(argv=None):
         "keras": keras.__version__, "python": platform.python_version(),
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
     }, "runs": []}
+    if args.resume and out.exists():
+        try:
+            document["runs"] = resumed_runs(out, document["suite"])
+        except ValueError as error:
+            parser.fail(str(error))
+    done = {(run["seed"], run["variant"]) for run in document["runs"]}
     data = load_data(args)
     for seed in args.seeds:
         for variant in args.variants:
+            if (seed, variant) in done:
+                continue
             print(f"seed {seed}, {variant}", flush=True)
             document["runs"].append(train(args, data, seed, variant))
             document["criterion"] = criterion(document["runs"], args.tolerance)

@@ -1,6 +1,6 @@
 """The benchmark harness: `benchmarks/run_all.py --quick` end to end (results.json, REPORT.md,
 PNGs, --resume) and `benchmarks/speed.py --quick`, plus the pure helpers of the `benchmarks`
-package."""
+package (the report's rendering: test_benchmarks_report.py)."""
 
 import contextlib
 import fcntl
@@ -309,52 +309,6 @@ def test_the_ablations_minibatch_rows_are_the_papers_model():
     assert fields["generator_steps"] == 3 and fields["minibatch_discrimination"] is True
 
 
-def _ablation_report(measured):
-    """The ablation section of a suite of two seeds at 100 labels of each variant of `measured`
-    ({variant: (test error, MNIST-FID)}: seed 0's; seed 1's a little higher)."""
-    runs, recorded = [], {}
-    for variant, (error, fid) in measured.items():
-        for seed in (0, 1):
-            key = f"{variant}-{seed}"
-            runs.append(records.RecordedRun(key, variant, 100, seed, ["ablation"],
-                                            f"{variant}-l100-s{seed}"))
-            recorded[key] = {"key": key, "status": "ok", "final_test_error": error + seed / 500,
-                             "fid": fid + seed / 50, "seconds_per_epoch": 1.0}
-    return "\n".join(report.ablation_table({"section_labels": 100}, report.Runs(runs, recorded)))
-
-
-def test_ablation_verdict_is_on_the_papers_minibatch_model():
-    text = _ablation_report({"fm": (0.05, 20.0), "fm-vbn": (0.06, 25.0),
-                             "mbd-gan": (0.15, 5.0), "mbd-gan-vbn": (0.2, 6.0)})
-    assert f"| {PAPER_MINIBATCH_LABEL} | GAN loss | ✓ |  | 2 |" in text
-    assert "| feature matching | feature matching |  |  | 2 |" in text
-    assert ("MNIST-FID 5.01 with the paper's minibatch model (minibatch discrimination, generator "
-            "trained with the GAN loss) vs 20.01 with feature matching → **reproduced**") in text
-    assert "feature matching 5.10 % vs the paper's minibatch model" in text
-    assert "VBN in the generator, the paper's minibatch model (GAN loss)" in text
-    assert "earlier row" not in text
-
-
-def test_reports_of_suites_with_the_earlier_minibatch_rows_still_render():
-    """An older suite's "mbd" rows (feature-matching generator) are shown as such, with no
-    verdict on the paper's claims; the committed mnist-cpu suite renders too."""
-    text = _ablation_report({"fm": (0.05, 20.0), "fm-vbn": (0.06, 25.0), "mbd": (0.07, 90.0),
-                             "mbd-vbn": (0.08, 9.0)})
-    assert ("| minibatch discrimination + feature-matching generator | feature matching | ✓ |  "
-            "| 2 |") in text
-    assert "Feature matching is better" not in text and "better samples" not in text
-    assert "not the paper's minibatch model, so it tests neither claim" in text
-    assert "No run of the paper's minibatch model here, so no verdict" in text
-    assert "MNIST-FID 20.01 → 90.01" in text and "MNIST-FID 25.01 → 9.01" in text
-    folder = BENCHMARKS / "results" / "mnist-cpu"
-    committed = records.load_records(folder)
-    suite = json.loads((folder / "results.json").read_text())["suite"]
-    runs = report.Runs(records.recorded_runs(committed, []), committed)
-    text = "\n".join(report.ablation_table(suite, runs) + report.generator_table(suite, runs))
-    assert "minibatch discrimination + feature-matching generator + VBN" in text
-    assert "tests neither claim" in text and PAPER_MINIBATCH_LABEL not in text
-
-
 def test_quick_widths_come_from_the_architecture():
     from ssgan.models import ARCHITECTURES
 
@@ -363,21 +317,6 @@ def test_quick_widths_come_from_the_architecture():
         d_hidden, g_hidden = architecture.smoke_hidden
         assert settings["discriminator_hidden"] == list(d_hidden)
         assert settings["generator_hidden"] == list(g_hidden)
-
-
-def test_verdicts_and_eta():
-    assert report.compare(0.02, 0.01, 3) == "reproduced"
-    assert report.compare(-0.02, 0.01, 3) == "refuted"
-    assert report.compare(0.005, 0.01, 3).startswith("inconclusive")
-    assert report.compare(0.5, 0.0, 1).startswith("inconclusive")
-    timing = schedule.Timing()
-    assert timing.estimate([("a", 10, 1)]) is None
-    timing.add("a", wall=25.0, epochs=10, epoch_wall=20.0)  # 2 s/epoch, 5 s of overhead
-    assert timing.estimate([("a", 10, 1), ("b", 10, 1)]) == pytest.approx(50.0)
-    timing.add("a", wall=21.0, epochs=10, epoch_wall=20.0)  # a repeat: 1 s of overhead
-    # A repeat of a seen group costs the repeat overhead; a new group the first-run one, once.
-    units = [("a", 10, 1), ("b", 10, 1), ("b", 10, 1)]
-    assert timing.estimate(units) == pytest.approx(21 + 25 + 21)
 
 
 def test_eta_scales_with_the_runs_side_by_side():
@@ -529,53 +468,3 @@ def test_run_epoch_seconds_is_the_steps_epoch_over_its_runs():
     assert records.run_epoch_seconds({"seconds_per_epoch": 10.0, "runs_in_step": 5}) == 2.0
     assert records.run_epoch_seconds({"seconds_per_epoch": 3.0}) == 3.0  # trained alone
     assert records.run_epoch_seconds({"seconds_per_epoch": None, "runs_in_step": 2}) is None
-
-
-def _pictures(report_text):
-    """The image paths a REPORT.md shows."""
-    return [a or b for a, b in re.findall(r'src="([^"]+)"|\]\(([^)]+\.png)\)', report_text)]
-
-
-def test_committed_reports_are_true_to_their_folders():
-    """Each committed suite is titled and named by its folder and shows only committed pictures
-    (the per-run runs/ folders are not committed: .gitignore's `runs/`)."""
-    folders = sorted(p for p in (BENCHMARKS / "results").iterdir() if p.is_dir())
-    assert len(folders) >= 10
-    for folder in folders:
-        if folder.name.startswith("compare-sklearn"):  # compare_sklearn.py: a JSON a data set
-            title = "# SSGANClassifier against scikit-learn's semi-supervised classifiers\n"
-            assert (folder / "REPORT.md").read_text().startswith(title)
-            records = sorted(folder.glob("*.json"))
-            assert records and all(json.loads(p.read_text())["benchmark"] == p.stem
-                                   for p in records)
-            continue
-        suite = json.loads((folder / "results.json").read_text())["suite"]
-        assert suite["name"] == folder.name
-        text = (folder / "REPORT.md").read_text()
-        assert text.startswith(f"# ssgan benchmark: {folder.name}\n"), folder.name
-        for picture in _pictures(text):
-            assert not picture.startswith("runs/") and (folder / picture).is_file(), picture
-
-
-def test_the_readmes_cite_only_committed_results():
-    """benchmarks/README.md's table of committed results lists exactly what results/ holds, and
-    every suite or file of results/ named in the READMEs and notes exists."""
-    results = BENCHMARKS / "results"
-    readme = (BENCHMARKS / "README.md").read_text()
-    section = readme.split("## Committed results")[1].split("\n## ")[0]
-    first_cells = re.findall(r"^\| ([^|]+) \|", section, re.M)[2:]  # past the header rows
-    listed = {name for cell in first_cells for name in re.findall(r"`([^`]+)`", cell)}
-    committed = {p.name + "/" if p.is_dir() else p.name for p in results.iterdir()}
-    assert listed == committed
-    texts = [p.read_text() for p in [*BENCHMARKS.glob("*.md"), ROOT / "README.md"]]
-    named = r"results/([a-z0-9]+(?:-[a-z0-9]+)+(?:\.json)?)"  # a suite or file, not a pattern
-    cited = {m for text in texts for m in re.findall(named, text)}
-    assert cited and all((results / name).exists() for name in cited), cited
-
-
-def test_generator_table_shows_feature_matchings_error_on_the_same_seeds():
-    reference = {0: 0.02, 1: 0.04, 2: 0.10}
-    assert report.same_seeds_cell([{"seed": 0}, {"seed": 1}], reference) == report.pct([0.02, 0.04])
-    assert report.same_seeds_cell([{"seed": 2}, {"seed": 5}], reference) == (
-        report.pct([0.10]) + " (1 of 2 seeds)")
-    assert report.same_seeds_cell([{"seed": 7}], reference) == "—"

@@ -15,6 +15,8 @@ from ssgan.train.guard import Thresholds
 from ssgan.train.guard import diagnose
 from ssgan.train.guard import first_collapse
 from ssgan.train.guard import real_fake_floor
+from ssgan.train.guard import stall_epochs
+from ssgan.train.guard import stalled
 
 # Recorded on the 2-core CPU (JAX, MNIST, 100 labels, seed 0, the paper's recipe: vbn=False,
 # constant learning rates, 600 steps an epoch): (loss_unsupervised, loss_generator) per epoch
@@ -35,6 +37,15 @@ STRESSED_EPOCH_2_CALLS = [(0.0123, 16.742), (0.0056, 23.819), (0.0141, 23.355),
 # collapsed ones (50 labels seed 2 on the H200; minibatch discrimination on the CPU).
 HEALTHY_FINAL = [(0.2025, 0.504), (0.5847, 0.339), (0.4621, 1.366)]
 COLLAPSED_FINAL = [(6.44e-06, 1157.78), (0.0012, 8.112), (0.0002, 25.279)]
+# The slow collapse, per epoch: the stressed seed 1 (its test error stuck near 21 %), and the
+# full recipe's generator on shifted images, seed 1 (accuracy stuck at 95 %). Healthy starts
+# above the generator threshold: the paper's recipe, seeds 1 and 2, unstressed.
+STALLED_EPOCHS = [(0.0391, 11.431), (0.0429, 10.269), (0.0577, 6.531), (0.0873, 6.326),
+                  (0.1109, 6.081), (0.1332, 6.12)]
+RUNAWAY_EPOCHS = [(0.317, 0.703), (0.152, 2.54), (0.103, 4.92), (0.0568, 8.79), (0.0533, 11.0),
+                  (0.0425, 15.0), (0.0381, 18.6)]
+HIGH_STARTS = [[(0.0974, 6.117), (0.0594, 5.496), (0.123, 3.63), (0.182, 2.909)],
+               [(0.0833, 7.016), (0.0710, 5.438), (0.1187, 3.361)]]
 
 
 def _trace(pairs, generator_key="loss_generator"):
@@ -42,15 +53,42 @@ def _trace(pairs, generator_key="loss_generator"):
 
 
 def test_detector_on_recorded_traces():
-    for healthy in (PAPER_EPOCHS, PAPER_CALLS, HEALTHY_FINAL):
+    for healthy in (PAPER_EPOCHS, *HIGH_STARTS):
+        assert first_collapse(_trace(healthy), steps_per_epoch=600) is None
+    for healthy in (PAPER_CALLS, HEALTHY_FINAL):
         assert first_collapse(_trace(healthy)) is None
-    assert first_collapse(_trace(STRESSED_EPOCHS)) == 1  # epoch 2, as measured
+    # Calls are noisy: three running above 5 in a healthy epoch (150 steps), hence a stall
+    # needs 1500 steps.
+    assert first_collapse(_trace(PAPER_CALLS), steps_per_epoch=50) is None
+    assert first_collapse(_trace(PAPER_CALLS), thresholds=Thresholds(stall_steps=150),
+                          steps_per_epoch=50) == 11
+    assert first_collapse(_trace(STRESSED_EPOCHS), steps_per_epoch=600) == 1  # epoch 2
     assert first_collapse(_trace(STRESSED_EPOCH_2_CALLS)) == 1
     assert all(diagnose(m).collapsed for m in _trace(COLLAPSED_FINAL))
     # Objectives that add terms to the generator's loss are judged on feature matching.
     assert first_collapse(_trace(STRESSED_EPOCHS, "loss_feature_matching")) == 1
     assert not diagnose({"loss_unsupervised": 0.001, "loss_generator": 2.0,
                          "loss_feature_matching": 1.0}).collapsed
+
+
+def test_stall_is_1500_steps_above_the_generator_threshold():
+    # Neither slow collapse ever shows the fast one's real/fake loss.
+    assert not any(diagnose(m).collapsed for m in _trace(STALLED_EPOCHS + RUNAWAY_EPOCHS))
+    assert first_collapse(_trace(STALLED_EPOCHS), steps_per_epoch=600) == 2  # epoch 3
+    assert first_collapse(_trace(RUNAWAY_EPOCHS), steps_per_epoch=600) == 5  # epoch 6
+    assert first_collapse(_trace(STALLED_EPOCHS)) is None  # not judged without epochs
+    # 1500 steps: 3 epochs of 600 or of 500 steps, 2 of 750, 6 of 250.
+    assert [stall_epochs(n) for n in (600, 500, 750, 250, 5000)] == [3, 3, 2, 6, 1]
+    assert stall_epochs(600, Thresholds(stall_steps=0)) == 0
+    verdict = stalled(_trace(STALLED_EPOCHS[:3]), 600)
+    assert verdict.collapsed and "11.4, 10.3, 6.53" in verdict.reason
+    assert not stalled(_trace(STALLED_EPOCHS[:2]), 600).collapsed  # too few epochs yet
+    assert stalled(_trace(STALLED_EPOCHS[:2]), 750).collapsed
+    assert not stalled(_trace(STALLED_EPOCHS + [(0.15, 4.9)]), 600).collapsed
+    assert not stalled(_trace(STALLED_EPOCHS), 600, Thresholds(stall_steps=0)).collapsed
+    assert stalled(_trace(STALLED_EPOCHS), 250).collapsed  # 6 epochs of 250 steps...
+    assert not stalled(_trace(STALLED_EPOCHS[1:]), 250).collapsed  # ...not 5
+    assert not stalled(_trace([(0.1, float("nan"))] * 3), 600).collapsed
 
 
 def test_detector_needs_both_signs_and_knows_label_smoothing():
@@ -140,6 +178,38 @@ def test_rollback_goes_past_the_newest_state_and_further_back_when_it_fails(tiny
     # epoch 2 is never gone back to, the one after epoch 1 once, then the start.
     assert collapsed == [(1, 1), (2, 0), (3, 0), (3, 0)]
     assert trainer.epoch == 0 and trainer.log == []
+
+
+class Stall(keras.callbacks.Callback):
+    """Goes before the guard: makes the generator's loss of epochs `epochs` (1-based) high in
+    the logs and the trainer's log, the first time each is trained."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.left = set(epochs)
+
+    def on_epoch_end(self, index, logs=None):
+        if index + 1 in self.left:
+            self.left.discard(index + 1)
+            logs["loss_generator"] = self.model.log[-1]["loss_generator"] = 50.0
+
+
+def test_a_stall_rolls_back_before_it_began(tiny_mnist):
+    trainer = _tiny_trainer(epochs=4, steps_per_epoch=2)
+    keep, guard = Keep(), CollapseGuard(thresholds=Thresholds(stall_steps=6), verbose=0)
+    trainer.fit(*tiny_mnist, callbacks=[Stall({2, 3, 4}), guard, keep], verbose=0)
+    # Epochs 2-4 ran away: the states after 2 and 3 were never kept, and the one just before
+    # the stall (after epoch 1) is skipped as after a collapse: back to the start, once.
+    assert [logs["guard_collapsed"] for _, _, logs, _ in keep.seen] == [0, 0, 0, 1, 0, 0, 0, 0]
+    assert keep.seen[3][1] == 0 and trainer.epoch == 4
+    assert trainer.generator_lr_scale == 0.5 and trainer.log[-1]["guard_rollbacks"] == 1
+    # Two epochs (4 steps) running away are not a stall of 6 steps, nor 3 of the default 1500.
+    for epochs, stall_steps in ((3, 6), (4, 1500)):
+        guard = CollapseGuard(thresholds=Thresholds(stall_steps=stall_steps), verbose=0)
+        trainer = _tiny_trainer(epochs=epochs, steps_per_epoch=2)
+        stall = Stall(set(range(2, epochs + 1)))
+        trainer.fit(*tiny_mnist, callbacks=[stall, guard], verbose=0)
+        assert trainer.log[-1]["guard_rollbacks"] == 0 and trainer.generator_lr_scale == 1.0
 
 
 def test_a_resumed_run_keeps_the_gentler_step(tiny_mnist, tmp_path):

@@ -17,6 +17,15 @@ in benchmarks/results):
 * generator loss: healthy ≤ 4.6 over an epoch (the first of the paper's recipe), ≤ 1.37 at the
   end of the healthy runs; collapsed 8.1 to 1158. Threshold 5.
 
+The slow form (STABILITY.md): the real/fake loss stays above 0.01 while the generator's loss
+stays high, epoch after epoch, and the test accuracy stalls (the stressed seed 1: 11.4, 10.3, 6.5,
+6.3, 6.1, 6.1 with a real/fake loss of 0.04 to 0.13; the full recipe's generator with shifted
+images, seed 1: 4.9, 8.8, 11, 15, … up to 34). A healthy run of the paper's recipe may start
+above 5 for two epochs of 600 steps (seeds 1 and 2: 6.1, 5.5 and 7.0, 5.4, then below 4); so a
+run stalls when its generator loss is above the threshold in every epoch of the last 1500 steps
+or more (`stall_steps`: 3 epochs of MNIST at batch 100; the unit is steps, not epochs, so that
+short epochs do not make a stall of a few noisy steps).
+
 They are the guard's defaults (`Thresholds`); other data or networks may need their own.
 """
 
@@ -30,10 +39,12 @@ import numpy as np
 
 class Thresholds(NamedTuple):
     """A run is collapsed when its real/fake loss (above its floor) is below `real_fake_loss`
-    and its generator loss is above `generator_loss`."""
+    and its generator loss is above `generator_loss`; it stalls when its generator loss is above
+    `generator_loss` in every epoch of the last `stall_steps` steps or more (0: never)."""
 
     real_fake_loss: float = 0.01
     generator_loss: float = 5.0
+    stall_steps: int = 1500
 
 
 DEFAULT_THRESHOLDS = Thresholds()
@@ -81,11 +92,42 @@ def diagnose(metrics, label_smoothing=0.0, thresholds=DEFAULT_THRESHOLDS):
     return Verdict(wins and runs_away, text)
 
 
-def first_collapse(trace, label_smoothing=0.0, thresholds=DEFAULT_THRESHOLDS):
-    """The index of the first collapsed entry of `trace` (per-epoch or per-call metric dicts,
-    e.g. a trainer's `log`), or None when every entry is healthy."""
+def runs_away(metrics, thresholds=DEFAULT_THRESHOLDS):
+    """Whether the generator's loss in `metrics` is above `thresholds.generator_loss`."""
+    generator = generator_loss_of(metrics)
+    return (generator is not None and math.isfinite(float(generator))
+            and float(generator) > thresholds.generator_loss)
+
+
+def stall_epochs(steps_per_epoch, thresholds=DEFAULT_THRESHOLDS):
+    """How many epochs of `steps_per_epoch` steps make a stall: those covering `stall_steps`
+    (0 when stalls are not judged)."""
+    if thresholds.stall_steps <= 0:
+        return 0
+    return max(1, math.ceil(thresholds.stall_steps / max(1, int(steps_per_epoch))))
+
+
+def stalled(epochs, steps_per_epoch, thresholds=DEFAULT_THRESHOLDS):
+    """Whether `epochs` (per-epoch metric dicts, of `steps_per_epoch` steps each) end with a
+    stall: a generator loss above its threshold in each of the last `stall_steps` steps' epochs."""
+    n = stall_epochs(steps_per_epoch, thresholds)
+    recent = list(epochs)[-n:] if n else []
+    if not recent or len(recent) < n or not all(runs_away(m, thresholds) for m in recent):
+        return Verdict(False, "no stall")
+    losses = ", ".join(f"{float(generator_loss_of(m)):.3g}" for m in recent)
+    return Verdict(True, f"generator loss above {thresholds.generator_loss:g} in {n} epochs "
+                         f"running ({losses})")
+
+
+def first_collapse(trace, label_smoothing=0.0, thresholds=DEFAULT_THRESHOLDS,
+                   steps_per_epoch=None):
+    """The index of the first collapsed entry of `trace` (metric dicts, e.g. a trainer's `log`),
+    or None when every entry is healthy. Given `steps_per_epoch`, the entries are epochs of that
+    many steps and a stall counts too; entries of single calls are too noisy for it."""
     for i, metrics in enumerate(trace):
         if diagnose(metrics, label_smoothing, thresholds).collapsed:
+            return i
+        if steps_per_epoch and stalled(trace[:i + 1], steps_per_epoch, thresholds).collapsed:
             return i
     return None
 
@@ -94,7 +136,8 @@ class CollapseGuard(keras.callbacks.Callback):
     """Rolls a collapsed run back to an earlier healthy state and goes on from there with the
     generator's learning rate scaled by `factor`.
 
-    It keeps copies of the states after the last `keep` healthy epochs (or the start). A
+    It keeps copies of the states after the last `keep` healthy epochs (or the start), leaving
+    out epochs whose generator loss is above its threshold (a stall may be starting). A
     collapse rolls back past the newest of them: the state just before a collapse may carry it
     already (in the stress test of benchmarks/STABILITY.md the state after epoch 1 collapsed
     again at every generator learning rate down to ×0.125: its generator was saturating). When
@@ -103,7 +146,7 @@ class CollapseGuard(keras.callbacks.Callback):
     with its schedule and checkpoints.
 
     An epoch is healthy when both its mean losses and those of its last compiled call are
-    (`diagnose`). Every epoch's logs get `guard_rollbacks` (rollbacks so far),
+    (`diagnose`) and it does not end a stall (`stalled`, with the epochs before it). Every epoch's logs get `guard_rollbacks` (rollbacks so far),
     `generator_lr_scale` (the scale in force after it) and `guard_collapsed` (1 for a collapsed
     epoch, else 0). History, CSVLogger and the console see collapsed epochs; the trainer's
     `log` (metrics.jsonl, checkpoints) keeps the epochs the run went on from, the last of them
@@ -169,18 +212,25 @@ class CollapseGuard(keras.callbacks.Callback):
             self._recover(epoch, logs, verdict)
         else:
             self._annotate(logs, self.model.log[-1])
-            self._remember()
+            if not runs_away(logs, self.thresholds):  # a stall may be starting: not a cure
+                self._remember()
 
     # ----------------------------------------------------------------------------- helpers
 
     def _judge(self, logs):
-        """The verdict on the epoch: collapsed if its means or its last call's are."""
+        """The verdict on the epoch: collapsed if its means or its last call's are, or stalled
+        with the epochs before it (the trainer's log ends with this epoch's entry)."""
         smoothing = self.model.config.label_smoothing
         verdict = diagnose(logs, smoothing, self.thresholds)
         if not verdict.collapsed and self._last_call is not None:
             last = diagnose(self._last_call, smoothing, self.thresholds)
             if last.collapsed:
                 return Verdict(True, f"at the epoch's end: {last.reason}")
+        if not verdict.collapsed:
+            stall = stalled([*self.model.log[:-1], logs], self.params.get("steps") or 1,
+                            self.thresholds)
+            if stall.collapsed:
+                return stall
         return verdict
 
     def _annotate(self, *entries, collapsed=False):
