@@ -164,8 +164,9 @@ class TrainingConfig:
         "int", valid=AT_LEAST_ONE, derived="a divisor of the steps per epoch near 50")
     collapse_guard: bool = _setting(
         True, "run", "watch for the GAN collapse (real/fake loss → 0, generator loss running "
-        "away) and roll back to the last healthy epoch with half the generator's learning rate, "
-        "at most 3 times (ssgan.train.guard; single runs, not runs side by side)", "bool")
+        "away, or the generator loss above 5 for 1500 steps) and roll back to an earlier healthy "
+        "epoch with half the generator's learning rate, at most 3 times (ssgan.train.guard; "
+        "single runs, not runs side by side)", "bool")
 
     def __post_init__(self):
         for field in dataclasses.fields(self):

@@ -82,6 +82,7 @@ def test_stall_is_1500_steps_above_the_generator_threshold():
     assert stall_epochs(600, Thresholds(stall_steps=0)) == 0
     verdict = stalled(_trace(STALLED_EPOCHS[:3]), 600)
     assert verdict.collapsed and "11.4, 10.3, 6.53" in verdict.reason
+    assert verdict.kind == "stalled" and diagnose(_trace(STRESSED_EPOCHS)[1]).kind == "collapsed"
     assert not stalled(_trace(STALLED_EPOCHS[:2]), 600).collapsed  # too few epochs yet
     assert stalled(_trace(STALLED_EPOCHS[:2]), 750).collapsed
     assert not stalled(_trace(STALLED_EPOCHS + [(0.15, 4.9)]), 600).collapsed
@@ -194,10 +195,12 @@ class Stall(keras.callbacks.Callback):
             logs["loss_generator"] = self.model.log[-1]["loss_generator"] = 50.0
 
 
-def test_a_stall_rolls_back_before_it_began(tiny_mnist):
+def test_a_stall_rolls_back_before_it_began(tiny_mnist, capsys):
     trainer = _tiny_trainer(epochs=4, steps_per_epoch=2)
-    keep, guard = Keep(), CollapseGuard(thresholds=Thresholds(stall_steps=6), verbose=0)
+    keep, guard = Keep(), CollapseGuard(thresholds=Thresholds(stall_steps=6), verbose=2)
     trainer.fit(*tiny_mnist, callbacks=[Stall({2, 3, 4}), guard, keep], verbose=0)
+    assert ("CollapseGuard: epoch 4 stalled (generator loss above 5 in 3 epochs running "
+            "(50, 50, 50)); rolled back to epoch 0") in capsys.readouterr().out
     # Epochs 2-4 ran away: the states after 2 and 3 were never kept, and the one just before
     # the stall (after epoch 1) is skipped as after a collapse: back to the start, once.
     assert [logs["guard_collapsed"] for _, _, logs, _ in keep.seen] == [0, 0, 0, 1, 0, 0, 0, 0]

@@ -51,10 +51,12 @@ DEFAULT_THRESHOLDS = Thresholds()
 
 
 class Verdict(NamedTuple):
-    """The detector's answer: `collapsed`, and why, in words (for the console)."""
+    """The detector's answer: `collapsed` (or stalled), why in words, and which of the two
+    (`kind`, for the console)."""
 
     collapsed: bool
     reason: str
+    kind: str = "collapsed"
 
 
 def real_fake_floor(label_smoothing=0.0):
@@ -116,7 +118,7 @@ def stalled(epochs, steps_per_epoch, thresholds=DEFAULT_THRESHOLDS):
         return Verdict(False, "no stall")
     losses = ", ".join(f"{float(generator_loss_of(m)):.3g}" for m in recent)
     return Verdict(True, f"generator loss above {thresholds.generator_loss:g} in {n} epochs "
-                         f"running ({losses})")
+                         f"running ({losses})", "stalled")
 
 
 def first_collapse(trace, label_smoothing=0.0, thresholds=DEFAULT_THRESHOLDS,
@@ -278,12 +280,12 @@ class CollapseGuard(keras.callbacks.Callback):
         if trainer.log:  # what holds after the epoch the run goes on from (for a resumption)
             self._annotate(trainer.log[-1])
         if give_up:
-            self._say(f"CollapseGuard: epoch {epoch + 1} collapsed again ({verdict.reason}) "
+            self._say(f"CollapseGuard: epoch {epoch + 1} {verdict.kind} again ({verdict.reason}) "
                       f"after {self.rollbacks} rollbacks; training stopped with the healthy "
                       f"state after epoch {healthy_epoch}. A lower generator learning rate or "
                       "VBN (--vbn) may help.", warn=True)
         else:
-            self._say(f"CollapseGuard: epoch {epoch + 1} collapsed ({verdict.reason}); rolled "
+            self._say(f"CollapseGuard: epoch {epoch + 1} {verdict.kind} ({verdict.reason}); rolled "
                       f"back to epoch {healthy_epoch} (rollback {self.rollbacks} of "
                       f"{self.max_rollbacks}), generator learning rate "
                       f"×{trainer.generator_lr_scale:g} from now on.")
