@@ -21,13 +21,16 @@ def test_every_setting_is_declared_once_with_group_help_and_kind():
     assert sum(len(settings.settings(group)) for group in settings.GROUPS) == len(fields)
 
 
-def test_the_fast_recipe_is_the_defaults_with_a_shift_and_a_consistency_term():
+def test_the_fast_recipe_is_the_full_recipes_generator_with_a_shift_and_a_consistency_term():
     assert settings.DEFAULT_RECIPE == "fast"
     config = TrainingConfig()
     assert (config.epochs, config.vbn, config.learning_rate) == (16, True, 0.003)
     assert (config.input_shift, config.consistency_weight) == (0, 0.0)
-    fast = TrainingConfig.from_recipe("fast")
-    assert fast == config.replace(input_shift=2, consistency_weight=1.0)
+    fast, full = TrainingConfig.from_recipe("fast"), TrainingConfig.from_recipe("full")
+    generator = ("vbn", "generator_learning_rate", "generator_beta_1", "beta_2")
+    assert fast == config.replace(epochs=15, input_shift=2, consistency_weight=1.0,
+                                  **{name: getattr(full, name) for name in generator})
+    assert fast.lr_decay_start is None and full.lr_decay_start == 300  # decay vs constant
     assert settings.default("generator_options") == {} and settings.default("ema_rate") is None
 
 

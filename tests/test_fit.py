@@ -57,7 +57,7 @@ def test_recipes_set_the_config_and_explicit_options_win():
 
     fast = config()
     assert (fast.epochs, fast.vbn, fast.lr_decay_start, fast.generator_learning_rate) == (
-        16, True, None, None)
+        15, False, None, 0.001)
     assert (fast.input_shift, fast.consistency_weight) == (2, 1.0)
     full = config("--recipe", "full")
     assert (full.epochs, full.vbn, full.lr_decay_start) == (300, False, 300)
@@ -69,7 +69,7 @@ def test_recipes_set_the_config_and_explicit_options_win():
     assert (custom.epochs, custom.vbn, custom.lr_decay_start) == (20, True, 20)
     assert custom.generator_learning_rate == 0.002
     assert config("--recipe", "full", "--lr-decay-start", "10").lr_decay_start == 10
-    assert config("--no-vbn").vbn is False and config("--input-shift", "0").input_shift == 0
+    assert config("--vbn").vbn is True and config("--input-shift", "0").input_shift == 0
     assert config("--discriminator-hidden", "64,32").discriminator_hidden == (64, 32)
     assert config("--generator", "cgan", "--generator-option", "class_weight=2"
                   ).generator_options == {"class_weight": 2}
