@@ -269,12 +269,12 @@ def divisor_near(n, target):
 # says why each looks as it does). "constant" as lr_decay_start keeps the learning rates constant
 # for any number of epochs.
 RECIPES = {
-    # What a 2-core CPU trains in under ten minutes: 15 epochs with the learning rates decaying
+    # What a 2-core CPU trains in under ten minutes: 14 epochs with the learning rates decaying
     # over the second half, the "full" recipe's batch-norm generator and gentle generator
     # optimizer, images moved by up to 2 pixels and a consistency term. On one seed of two its
     # generator's loss ran away slowly; the collapse guard undid that (benchmarks/STABILITY.md).
     "fast": {
-        "epochs": 15, "vbn": False, "generator_learning_rate": 0.001, "generator_beta_1": 0.0,
+        "epochs": 14, "vbn": False, "generator_learning_rate": 0.001, "generator_beta_1": 0.0,
         "beta_2": 0.9999, "input_shift": 2, "consistency_weight": 1.0,
     },
     # The paper's 300 epochs and batch-norm generator, with a gentler generator optimizer.

@@ -96,7 +96,7 @@ def _add_run_options(add):
     add("--labeled", type=_positive, help="number of labeled training examples, drawn "
         "class-balanced (a multiple of the classes; default: 100)")
     add("--recipe", choices=sorted(settings.RECIPES), help="settings measured to work together "
-        "(ssgan.config.RECIPES): 'fast' (15 epochs, the 'full' recipe's generator, images moved "
+        "(ssgan.config.RECIPES): 'fast' (14 epochs, the 'full' recipe's generator, images moved "
         "by up to 2 pixels, a consistency term: minutes on a CPU) or 'full' (the paper's 300 epochs and generator, "
         "gentler generator optimizer: for a GPU); "
         f"the options below override it (default: {settings.DEFAULT_RECIPE})")

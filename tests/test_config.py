@@ -28,7 +28,7 @@ def test_the_fast_recipe_is_the_full_recipes_generator_with_a_shift_and_a_consis
     assert (config.input_shift, config.consistency_weight) == (0, 0.0)
     fast, full = TrainingConfig.from_recipe("fast"), TrainingConfig.from_recipe("full")
     generator = ("vbn", "generator_learning_rate", "generator_beta_1", "beta_2")
-    assert fast == config.replace(epochs=15, input_shift=2, consistency_weight=1.0,
+    assert fast == config.replace(epochs=14, input_shift=2, consistency_weight=1.0,
                                   **{name: getattr(full, name) for name in generator})
     assert fast.lr_decay_start is None and full.lr_decay_start == 300  # decay vs constant
     assert settings.default("generator_options") == {} and settings.default("ema_rate") is None

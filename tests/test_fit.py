@@ -57,7 +57,7 @@ def test_recipes_set_the_config_and_explicit_options_win():
 
     fast = config()
     assert (fast.epochs, fast.vbn, fast.lr_decay_start, fast.generator_learning_rate) == (
-        15, False, None, 0.001)
+        14, False, None, 0.001)
     assert (fast.input_shift, fast.consistency_weight) == (2, 1.0)
     full = config("--recipe", "full")
     assert (full.epochs, full.vbn, full.lr_decay_start) == (300, False, 300)
