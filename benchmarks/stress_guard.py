@@ -11,8 +11,9 @@ runs of `--epochs` epochs, one after another, on the current machine (JAX by def
 
 It writes a JSON (after every run, so an interrupted measurement keeps what it did) with each
 run's final test error, its test errors and losses per epoch, whether it collapsed or stalled
-(first, and at the end) and what the guard did, and prints the issue's criterion: without the guard every seed collapses; with it none ends
-collapsed and each ends within `--tolerance` (1 point) of its unstressed run.
+(first, and at the end) and what the guard did, and prints the issue's criterion: without the
+guard every seed collapses; with it none ends collapsed and each ends within `--tolerance`
+(1 point) of its unstressed run.
 """
 
 import datetime

@@ -97,8 +97,8 @@ def _add_run_options(add):
         "class-balanced (a multiple of the classes; default: 100)")
     add("--recipe", choices=sorted(settings.RECIPES), help="settings measured to work together "
         "(ssgan.config.RECIPES): 'fast' (14 epochs, the 'full' recipe's generator, images moved "
-        "by up to 2 pixels, a consistency term: minutes on a CPU) or 'full' (the paper's 300 epochs and generator, "
-        "gentler generator optimizer: for a GPU); "
+        "by up to 2 pixels, a consistency term: minutes on a CPU) or 'full' (the paper's 300 "
+        "epochs and generator, gentler generator optimizer: for a GPU); "
         f"the options below override it (default: {settings.DEFAULT_RECIPE})")
     add("--dataset", help="data set to train on: mnist, fashion_mnist, svhn_cropped, cifar10, "
         "tfds:NAME (an image classification set of tensorflow-datasets) or a .npz file holding "

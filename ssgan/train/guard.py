@@ -85,13 +85,12 @@ def diagnose(metrics, label_smoothing=0.0, thresholds=DEFAULT_THRESHOLDS):
     excess, generator = float(real_fake) - floor, float(generator)
     if not (math.isfinite(excess) and math.isfinite(generator)):
         return Verdict(False, "losses not finite")
-    wins = excess < thresholds.real_fake_loss
-    runs_away = generator > thresholds.generator_loss
+    wins, away = excess < thresholds.real_fake_loss, runs_away(metrics, thresholds)
     above = f" − its floor {floor:.3g}" if floor else ""
     text = (f"real/fake loss {float(real_fake):.3g}{above} {'<' if wins else '≥'} "
             f"{thresholds.real_fake_loss:g}, generator loss {generator:.3g} "
-            f"{'>' if runs_away else '≤'} {thresholds.generator_loss:g}")
-    return Verdict(wins and runs_away, text)
+            f"{'>' if away else '≤'} {thresholds.generator_loss:g}")
+    return Verdict(wins and away, text)
 
 
 def runs_away(metrics, thresholds=DEFAULT_THRESHOLDS):
@@ -114,7 +113,7 @@ def stalled(epochs, steps_per_epoch, thresholds=DEFAULT_THRESHOLDS):
     stall: a generator loss above its threshold in each of the last `stall_steps` steps' epochs."""
     n = stall_epochs(steps_per_epoch, thresholds)
     recent = list(epochs)[-n:] if n else []
-    if not recent or len(recent) < n or not all(runs_away(m, thresholds) for m in recent):
+    if not n or len(recent) < n or not all(runs_away(m, thresholds) for m in recent):
         return Verdict(False, "no stall")
     losses = ", ".join(f"{float(generator_loss_of(m)):.3g}" for m in recent)
     return Verdict(True, f"generator loss above {thresholds.generator_loss:g} in {n} epochs "
@@ -148,11 +147,11 @@ class CollapseGuard(keras.callbacks.Callback):
     with its schedule and checkpoints.
 
     An epoch is healthy when both its mean losses and those of its last compiled call are
-    (`diagnose`) and it does not end a stall (`stalled`, with the epochs before it). Every epoch's logs get `guard_rollbacks` (rollbacks so far),
-    `generator_lr_scale` (the scale in force after it) and `guard_collapsed` (1 for a collapsed
-    epoch, else 0). History, CSVLogger and the console see collapsed epochs; the trainer's
-    `log` (metrics.jsonl, checkpoints) keeps the epochs the run went on from, the last of them
-    updated after a rollback. After `max_rollbacks` rollbacks a further collapse restores the
+    (`diagnose`) and it does not end a stall (`stalled`, with the epochs before it). Every
+    epoch's logs get `guard_rollbacks` (rollbacks so far), `generator_lr_scale` (the scale in
+    force after it) and `guard_collapsed` (1 for a collapsed epoch, else 0). History, CSVLogger
+    and the console see collapsed epochs; the trainer's `log` (metrics.jsonl, checkpoints) keeps
+    the epochs the run went on from, the last of them updated after a rollback. After `max_rollbacks` rollbacks a further collapse restores the
     healthy state once more and stops training, with a warning.
 
     Single runs only: runs side by side (`SeedGroup`) share one compiled step, so one run's
@@ -285,8 +284,8 @@ class CollapseGuard(keras.callbacks.Callback):
                       f"state after epoch {healthy_epoch}. A lower generator learning rate or "
                       "VBN (--vbn) may help.", warn=True)
         else:
-            self._say(f"CollapseGuard: epoch {epoch + 1} {verdict.kind} ({verdict.reason}); rolled "
-                      f"back to epoch {healthy_epoch} (rollback {self.rollbacks} of "
+            self._say(f"CollapseGuard: epoch {epoch + 1} {verdict.kind} ({verdict.reason}); "
+                      f"rolled back to epoch {healthy_epoch} (rollback {self.rollbacks} of "
                       f"{self.max_rollbacks}), generator learning rate "
                       f"×{trainer.generator_lr_scale:g} from now on.")
 
