@@ -14,6 +14,7 @@ import json
 
 from ssgan.config import TrainingConfig
 from ssgan.config import recipe_settings
+from ssgan.objectives import objective_defaults
 
 # The ablation of the paper's two techniques, each with and without VBN in the generator:
 # feature matching, and the paper's minibatch-discrimination model (the `minibatch` objective:
@@ -190,9 +191,13 @@ class RunSpec:
 
     @property
     def identity(self):
-        """What defines the run: equal identities give equal results (up to nondeterminism)."""
+        """What defines the run: equal identities give equal results (up to nondeterminism).
+        The generator's options are complete, its defaults included: a run recorded before a
+        default changed is another run."""
+        fields = self.config_fields
+        options = {**objective_defaults(fields["generator"]), **fields["generator_options"]}
         return {"dataset": self.dataset, "variant": self.variant, "labels": self.labels,
-                "seed": self.seed, **self.config_fields,
+                "seed": self.seed, **fields, "generator_options": options,
                 **{k: self.settings[k] for k in SETTINGS}}
 
     @property

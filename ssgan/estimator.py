@@ -77,9 +77,9 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         Per-feature maximum over all rows of X seen in `fit` (the 1 of the scaling).
 
     image_shape_ : tuple of int
-        Shape of one example as the networks see it: `image_shape` (with a channel axis) for
-        an architecture on images ("conv"), ``(n_features_in_,)`` for one on flat rows ("mlp")
-        unless `image_shape` was given.
+        Shape of one example as the networks see it: `image_shape` (given or detected by
+        "auto"; with a channel axis for an architecture on images, "conv"), or
+        ``(n_features_in_,)`` for rows taken as vectors.
 
     config_ : ssgan.config.TrainingConfig
         The training configuration used, with every derived setting resolved (the seed, steps
@@ -160,7 +160,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "image_shape": [tuple, list, None],
+        "image_shape": [StrOptions({"auto"}), tuple, list, None],
         "random_state": ["random_state"],
         "verbose": [Interval(Integral, 0, 2, closed="both"), "boolean"],
     })
@@ -170,7 +170,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         *,
         recipe="auto",
         # the model
-        architecture=None, image_shape=None, discriminator_hidden=None, generator_hidden=None,
+        architecture=None, image_shape="auto", discriminator_hidden=None, generator_hidden=None,
         latent_dim=None, minibatch_discrimination=None, vbn=None, input_shift=None,
         init_examples=None,
         # the generator objective
@@ -239,12 +239,17 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         value = getattr(self, name)
         return recipe_value(self.recipe, name) if value is None else value
 
-    def _resolve_image_shape(self, n_features):
+    def _resolve_image_shape(self, X):
+        """The shape of one example, and whether the rows are images ("auto" looks at X)."""
         from ssgan.models import get_architecture
 
         architecture = self._setting("architecture")
-        return rows.example_shape(architecture, get_architecture(architecture).layout,
-                                  self.image_shape, n_features)
+        given = self.image_shape
+        if isinstance(given, str):  # "auto"
+            given = rows.detected_image_shape(X)
+        shape = rows.example_shape(architecture, get_architecture(architecture).layout, given,
+                                   X.shape[1])
+        return shape, given is not None
 
     # ---------------------------------------------------------------------------------- fit
 
@@ -272,7 +277,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         vars(self).pop("_trainer", None)  # a failed refit leaves the estimator unfitted
         X, y = validate_data(self, X, y, dtype=_FLOAT_DTYPES, reset=True)
         labeled, classes, y_encoded = rows.check_labels(y, type(self).__name__)
-        image_shape = self._resolve_image_shape(X.shape[1])
+        image_shape, images = self._resolve_image_shape(X)
         seed = rows.training_seed(self.random_state)
 
         data_min = np.min(X, axis=0)
@@ -286,7 +291,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
             x_labeled, y_encoded = x_labeled[train], y_encoded[train]
             callbacks.append(self._early_stopping())
 
-        config = self._config(seed, X.shape[1], len(X))
+        config = self._config(seed, X.shape[1], len(X), images)
         trainer = self._build_trainer(image_shape, len(classes), config)
         trainer.fit(x_labeled, y_encoded, x_scaled, validation_data=validation_data,
                     callbacks=callbacks, verbose=int(self.verbose))
@@ -324,15 +329,16 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
             self.best_validation_score_ = None
             self.best_loss_ = min(self.loss_curve_)
 
-    def _config(self, seed, n_features, n_rows):
+    def _config(self, seed, n_features, n_rows, images=False):
         """The `TrainingConfig` of this estimator's recipe and parameters, for data of
-        `n_features` features and `n_rows` rows, with the training `seed`."""
+        `n_features` features and `n_rows` rows (`images`: rows taken for images), with the
+        training `seed`."""
         from ssgan.config import TrainingConfig
         from ssgan.config import adapted_settings
 
         given = {name: getattr(self, name) for name in CONFIG_PARAMETERS}
         given["generator_options"] = dict(self.generator_options or {})
-        if self.image_shape is None and self.input_shift is None:
+        if not images and self.input_shift is None:
             given["input_shift"] = 0  # the recipes' shift moves images; these rows are vectors
         values = adapted_settings(self.recipe, n_features, n_rows, **given)
         return TrainingConfig(**values, seed=seed)
@@ -454,21 +460,12 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive int, got {n_samples!r}.")
         n = int(n_samples)
-        labels = None if y is None else self._class_indices(y, n)
+        labels = None if y is None else rows.class_indices(self.classes_, y, n)
         seed = rows.training_seed(random_state)
         samples = self._trainer.generate(n, seed=seed, labels=labels)
         X = rows.unscale(np.asarray(samples, dtype=np.float64).reshape(n, -1), self.data_min_,
                          self.data_max_)
         return X, (self.classes_[labels] if labels is not None else self.predict(X))
-
-    def _class_indices(self, y, n):
-        """Indices into `classes_` of `y`: one class for all `n` samples, or one per sample."""
-        wanted = np.asarray(y, dtype=self.classes_.dtype)
-        wanted = np.broadcast_to(wanted, (n,)) if wanted.ndim == 0 else wanted.reshape(-1)
-        if len(wanted) != n or len(np.setdiff1d(wanted, self.classes_)):
-            raise ValueError(f"y must be one class or {n} classes of classes_ "
-                             f"{self.classes_.tolist()}; got {np.asarray(y).tolist()!r}.")
-        return np.searchsorted(self.classes_, wanted)
 
     # ------------------------------------------------------------------------------ pickle
 

@@ -1,5 +1,5 @@
 """How `SSGANClassifier` prepares its rows and restores its models: the training seed, the shape
-of an example, the labels (with -1 for unlabeled rows), the [0, 1] scaling, the held-out rows of
+of an example (and whether rows are images), the labels (with -1 for unlabeled rows), the [0, 1] scaling, the held-out rows of
 early stopping and pickled weights."""
 
 import math
@@ -21,14 +21,57 @@ def training_seed(random_state):
     return int(check_random_state(random_state).randint(MAX_SEED))
 
 
+# Rows are taken for square images (`image_shape="auto"`) when their side has at least
+# MIN_IMAGE_SIDE pixels (a 2-pixel shift is a small move only on images of some size) and
+# neighbouring pixels correlate across rows by at least NEIGHBOUR_CORRELATION.
+MIN_IMAGE_SIDE = 16
+NEIGHBOUR_CORRELATION = 0.5
+DETECTION_ROWS = 2000  # rows looked at, evenly spaced
+
+
+def neighbour_correlation(a, b):
+    """Mean Pearson correlation, across rows, of the paired columns of `a` and `b` (each of shape
+    (rows, ...)); pairs where either column is constant are left out (0.0 if all are)."""
+    a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(axis=0)
+    b = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(axis=0)
+    norm = np.sqrt(np.sum(a * a, axis=0) * np.sum(b * b, axis=0))
+    valid = norm > 1e-12
+    if not valid.any():
+        return 0.0
+    return float(np.mean(np.sum(a * b, axis=0)[valid] / norm[valid]))
+
+
+def detected_image_shape(X):
+    """(side, side) or (side, side, 3) where the rows of `X` look like square images stored in C
+    order, else None. They do when each pixel correlates with its right and lower neighbours
+    (≥ NEIGHBOUR_CORRELATION), and more with the one below it than with the one half a row to
+    its right: a smooth 1-D signal folded into a square fails the last test."""
+    n_features = X.shape[1]
+    sample = X[:: max(len(X) // DETECTION_ROWS, 1)][:DETECTION_ROWS].astype(np.float64)
+    for channels in (1, 3):
+        side = math.isqrt(n_features // channels)
+        if side < MIN_IMAGE_SIDE or side * side * channels != n_features:
+            continue
+        images = sample.reshape(len(sample), side, side, channels)
+        right = neighbour_correlation(images[:, :, :-1], images[:, :, 1:])
+        below = neighbour_correlation(images[:, :-1], images[:, 1:])
+        half = side // 2
+        far = neighbour_correlation(images[:, :, :-half], images[:, :, half:])
+        if min(right, below) >= NEIGHBOUR_CORRELATION and below > far:
+            return (side, side) if channels == 1 else (side, side, channels)
+    return None
+
+
 def example_shape(architecture, layout, image_shape, n_features):
     """The shape of one example for `architecture` (whose `layout` is "flat" or "image") from the
-    estimator's `image_shape` parameter, checked against the rows' `n_features`."""
+    estimator's `image_shape` parameter (after "auto" was resolved: None for vectors), checked
+    against the rows' `n_features`."""
     if image_shape is None:
         if layout == "image":
             raise ValueError(
                 f"architecture={architecture!r} needs image_shape=(height, width[, channels]) "
-                f"to reshape the {n_features} features of each row into an image."
+                f"to reshape the {n_features} features of each row into an image; the rows "
+                f"were not recognized as square images."
             )
         return (n_features,)
     shape = tuple(image_shape)
@@ -49,6 +92,16 @@ def example_shape(architecture, layout, image_shape, n_features):
             f"{n_features} features."
         )
     return shape
+
+
+def class_indices(classes, y, n):
+    """Indices into `classes` of `y`: one class for all `n` samples, or one per sample."""
+    wanted = np.asarray(y, dtype=classes.dtype)
+    wanted = np.broadcast_to(wanted, (n,)) if wanted.ndim == 0 else wanted.reshape(-1)
+    if len(wanted) != n or len(np.setdiff1d(wanted, classes)):
+        raise ValueError(f"y must be one class or {n} classes of classes_ "
+                         f"{classes.tolist()}; got {np.asarray(y).tolist()!r}.")
+    return np.searchsorted(classes, wanted)
 
 
 def check_labels(y, owner):

@@ -26,10 +26,10 @@ _KIND_TYPES = {"int": "int", "float": "float", "bool": "bool", "str": "str",
 # What the estimator adds to a setting's documentation.
 _SIZED = ("epochs", "discriminator_hidden", "generator_hidden", "latent_dim")
 _NOTES = {
-    "architecture": "'mlp' takes rows of any length; 'conv' needs `image_shape`.",
+    "architecture": "'mlp' takes rows of any length; 'conv' needs images (`image_shape`).",
     "minibatch_discrimination": "Its outputs depend on the other rows of a batch: predictions of "
                                 "a row can change (slightly) with the other rows passed.",
-    "input_shift": "Without `image_shape` the rows are vectors: None means 0, and more is an "
+    "input_shift": "On rows taken as vectors (see `image_shape`) None means 0, and more is an "
                    "error.",
     "generator_options": "{}: the objective's defaults.",
     "steps_per_epoch": "One pass over X is ``max(n_samples // batch_size, 1)`` steps.",
@@ -110,11 +110,14 @@ def parameter_docs(estimator):
     """The numpydoc "Parameters" entries: the settings (from their declarations) and the
     estimator's own parameters, in the signature's order."""
     own = {
-        "image_shape": ("tuple of int or None", "None", "Shape of one example as (height, width, "
-                        "channels), or (height, width) for one channel; X stays flat, rows in the "
-                        "C order of ``images.reshape(len(images), -1)``. Required by "
-                        "``architecture='conv'``; with 'mlp' checked against the number of "
-                        "features, and it turns on the recipe's `input_shift`."),
+        "image_shape": ("'auto', tuple of int or None", "'auto'", "Shape of one example as "
+                        "(height, width, channels), or (height, width) for one channel; X stays "
+                        "flat, rows in the C order of ``images.reshape(len(images), -1)``. An "
+                        "image shape turns on the recipe's `input_shift` and is what "
+                        "``architecture='conv'`` reshapes to. 'auto' takes the rows for square "
+                        "images of at least 16×16 pixels (one channel or three, channels last) "
+                        "where neighbouring pixels correlate, the way MNIST's do, and for vectors "
+                        "otherwise; None: always vectors."),
         "random_state": ("int, RandomState instance or None", "None", "Seeds the weights, the "
                          "noise layers, the generator's samples and the batch order: two fits "
                          "with the same int on the same data give the same predictions. An int in "
@@ -124,7 +127,7 @@ def parameter_docs(estimator):
         "verbose": ("int", "0", "0: silent; 1: a progress bar per epoch; 2: one line per epoch."),
         "recipe": ("str", "'auto'", "Named settings that the parameters left at None take: "
                    "'auto' (the defaults with a consistency term, a 2-pixel `input_shift` "
-                   "where `image_shape` is given, and widths, latent size "
+                   "on images (see `image_shape`), and widths, latent size "
                    "and training budget sized for the data: 16 passes over X, at least 6000 and "
                    "at most 10000 steps, twice that for the quarter-width networks of few "
                    "features; where that is more than 16 passes, a small data set, a gentler "

@@ -92,6 +92,37 @@ def tiny_mnist(mnist):
     return x[labeled], y_train[pool][labeled], x
 
 
+# The estimator's tiny networks, one short epoch: a fit of the estimator checks' data takes
+# ~0.7 s.
+ESTIMATOR_TINY = dict(discriminator_hidden=(16, 16), generator_hidden=(16,), latent_dim=8,
+                      epochs=1, steps_per_epoch=3, batch_size=16, random_state=0)
+
+
+def blobs(n=120, centers=3, labeled_fraction=0.3, seed=0):
+    """Three well separated blobs: (X, y, y_partial), where `y_partial` keeps about
+    `labeled_fraction` of the labels (at least two per class) and marks the rest -1."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=n, centers=centers, cluster_std=0.5, random_state=seed)
+    keep = np.random.default_rng(seed).random(n) < labeled_fraction
+    for c in range(centers):
+        keep[np.flatnonzero(y == c)[:2]] = True
+    return X, y, np.where(keep, y, -1)
+
+
+@pytest.fixture(scope="session")
+def estimator_mnist(mnist):
+    """1000 training images with 100 labels (10 per class, the rest -1), and 2000 test images,
+    flat in [0, 1]: (X, y_partial, X_test, y_test), as an estimator takes them."""
+    (x_train, y_train), (x_test, y_test) = mnist
+    pool = np.random.default_rng(0).permutation(len(x_train))[:1000]
+    X, y = scale_images(x_train[pool]), y_train[pool]
+    split = semi_supervised_split(y, 100, seed=0)
+    y_partial = np.full(len(y), -1)
+    y_partial[split.labeled] = y[split.labeled]
+    return X, y_partial, scale_images(x_test[:2000]), y_test[:2000]
+
+
 def softmax_cross_entropy(logits, labels):
     """NumPy (mean CE, its gradient w.r.t. the logits) of softmax(logits) against labels."""
     logits = np.asarray(logits, np.float64)

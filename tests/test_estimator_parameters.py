@@ -52,16 +52,16 @@ def test_the_recipe_fills_the_parameters_left_at_none():
 
 
 
-def test_the_recipes_input_shift_applies_only_to_rows_given_as_images():
-    """Rows are vectors unless `image_shape` says otherwise: the fast recipe's 2-pixel shift
-    then stays off; given an image shape it is on; asked for on vectors it is a clear error."""
+def test_the_recipes_input_shift_applies_only_to_rows_taken_for_images():
+    """On vectors the recipes' 2-pixel shift stays off; on images (given or detected) it is on;
+    asked for on vectors it is a clear error."""
     import numpy as np
     import pytest
 
     assert SSGANClassifier()._config(0, 784, 60000).input_shift == 0
     assert SSGANClassifier(recipe="fast")._config(0, 784, 60000).input_shift == 0
-    assert SSGANClassifier(image_shape=(28, 28))._config(0, 784, 60000).input_shift == 2
-    given = SSGANClassifier(image_shape=(28, 28), input_shift=1)._config(0, 784, 60000)
+    assert SSGANClassifier()._config(0, 784, 60000, images=True).input_shift == 2
+    given = SSGANClassifier(input_shift=1)._config(0, 784, 60000, images=True)
     assert given.input_shift == 1
     X = np.random.default_rng(0).uniform(size=(40, 16))
     y = np.where(np.arange(40) < 10, np.arange(40) % 2, -1)
@@ -106,3 +106,25 @@ def test_auto_budget_on_a_tiny_and_a_large_x():
     assert large.steps_per_epoch == 20000 and large.epochs == 1
     given = SSGANClassifier(epochs=3)._config(0, n_features=10, n_rows=60)
     assert given.epochs == 3
+
+
+def test_image_shape_auto_takes_smooth_square_rows_for_images_and_none_keeps_vectors():
+    """The default detects 16 × 16 images (the shift on, the examples reshaped); None keeps the
+    same rows flat and unshifted; "conv" on rows not recognized as images is a clear error."""
+    import numpy as np
+    import pytest
+
+    from test_estimator_data import _blurred_images
+
+    X = _blurred_images(64, 16)
+    y = np.where(np.arange(64) < 16, np.arange(64) % 2, -1)
+    tiny = dict(discriminator_hidden=(16,), generator_hidden=(16,), latent_dim=8, epochs=1,
+                steps_per_epoch=1, batch_size=16, random_state=0)
+    auto = SSGANClassifier(**tiny).fit(X, y)
+    assert auto.image_shape_ == (16, 16) and auto.config_.input_shift == 2
+    assert auto.generate(2, random_state=0).shape == (2, 256)
+    flat = SSGANClassifier(image_shape=None, **tiny).fit(X, y)
+    assert flat.image_shape_ == (256,) and flat.config_.input_shift == 0
+    conv = SSGANClassifier(architecture="conv", **tiny)
+    with pytest.raises(ValueError, match="not recognized as square images"):
+        conv.fit(np.random.default_rng(0).uniform(size=(64, 256)), y)

@@ -17,6 +17,7 @@ from ssgan.objectives import (
     Objective,
     get_objective,
     make_objective,
+    objective_defaults,
     register_objective,
 )
 from ssgan.objectives.base import match_features, uniform_latent, uniform_z
@@ -118,6 +119,21 @@ class ToyObjective(Objective):
         s = np.linspace(0.0, 1.0, n)
         brightness = generate(self._inputs(s, seed)).reshape(n, -1).mean(axis=1)
         return {"brightness_correlation": float(np.corrcoef(s, brightness)[0, 1])}
+
+
+def test_objective_defaults_match_the_constructors(toy_objective):
+    """Read from the source for built-ins, from the signature for a user's objective: either way
+    what the constructor would take."""
+    import inspect
+
+    for name in OBJECTIVES:
+        signature = inspect.signature(get_objective(name).__init__).parameters
+        expected = {p: v.default for p, v in signature.items()
+                    if p not in ("self", "n_classes", "latent_dim")}
+        assert objective_defaults(name) == expected, name
+    assert objective_defaults("feature-matching") == {}
+    assert objective_defaults("cgan")["pair_start"] == 2000
+    assert objective_defaults(toy_objective.name) == {"weight": 1.0}
 
 
 @pytest.fixture

@@ -40,15 +40,25 @@ def get_objective(name):
 def objective_options(name):
     """The options (keyword arguments) of the objective called `name`; a built-in's are read from
     its source, so that a command line can check them before Keras is imported."""
+    return list(objective_defaults(name))
+
+
+def objective_defaults(name):
+    """{option: default} of the objective called `name` (None for an option without one), read
+    as `objective_options` reads the options: what a run's identity must hold, since a changed
+    default trains a different run."""
     target = OBJECTIVES.source(name) if name in OBJECTIVES else None
-    options = _options_in_source(target) if target else None
-    if options is None:
-        options = list(inspect.signature(get_objective(name).__init__).parameters)
-    return [p for p in options if p not in ("self", "n_classes", "latent_dim")]
+    parameters = _parameters_in_source(target) if target else None
+    if parameters is None:
+        signature = inspect.signature(get_objective(name).__init__).parameters
+        parameters = {p: None if v.default is inspect.Parameter.empty else v.default
+                      for p, v in signature.items()}
+    return {p: v for p, v in parameters.items() if p not in ("self", "n_classes", "latent_dim")}
 
 
-def _options_in_source(target):
-    """The `__init__` parameters of the class "module:Class" from its source (None if unsure)."""
+def _parameters_in_source(target):
+    """The `__init__` parameters and their literal defaults of the class "module:Class" from its
+    source (None if unsure)."""
     module, _, attribute = target.partition(":")
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin:
@@ -59,12 +69,23 @@ def _options_in_source(target):
         if isinstance(node, ast.ClassDef) and node.name == attribute:
             for item in node.body:
                 if isinstance(item, ast.FunctionDef) and item.name == "__init__":
-                    arguments = item.args
-                    return [a.arg for a in arguments.posonlyargs + arguments.args
-                            + arguments.kwonlyargs]
+                    return _literal_parameters(item.args)
             bases = [getattr(b, "id", None) for b in node.bases]
-            return [] if bases == ["Objective"] else None  # the base class takes no options
+            return {} if bases == ["Objective"] else None  # the base class takes no options
     return None
+
+
+def _literal_parameters(arguments):
+    """{name: default} of an `ast.arguments` (None without a default); None where a default is
+    not a literal."""
+    positional = arguments.posonlyargs + arguments.args
+    defaults = [None] * (len(positional) - len(arguments.defaults)) + list(arguments.defaults)
+    pairs = list(zip(positional, defaults)) + list(zip(arguments.kwonlyargs,
+                                                       arguments.kw_defaults))
+    try:
+        return {a.arg: None if d is None else ast.literal_eval(d) for a, d in pairs}
+    except ValueError:
+        return None
 
 
 def make_objective(name, n_classes, latent_dim=100, **options):
