@@ -417,6 +417,7 @@ _JAX_SCRIPT = """
 import pickle
 import keras
 import numpy as np
+from sklearn.datasets import make_blobs
 from ssgan import SSGANClassifier
 assert keras.backend.backend() == "jax"
 X, y = make_blobs(n_samples=90, centers=3, cluster_std=0.5, random_state=0)
