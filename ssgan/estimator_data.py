@@ -1,6 +1,6 @@
 """How `SSGANClassifier` prepares its rows and restores its models: the training seed, the shape
-of an example (and whether rows are images), the labels (with -1 for unlabeled rows), the [0, 1] scaling, the held-out rows of
-early stopping and pickled weights."""
+of an example (and whether rows are images), the labels (with -1 for unlabeled rows), the [0, 1]
+scaling, the held-out rows of early stopping and pickled weights."""
 
 import math
 from numbers import Integral
@@ -32,8 +32,8 @@ DETECTION_ROWS = 2000  # rows looked at, evenly spaced
 def neighbour_correlation(a, b):
     """Mean Pearson correlation, across rows, of the paired columns of `a` and `b` (each of shape
     (rows, ...)); pairs where either column is constant are left out (0.0 if all are)."""
-    a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(axis=0)
-    b = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(axis=0)
+    a, b = (m.reshape(len(m), -1) for m in (a, b))
+    a, b = a - a.mean(axis=0), b - b.mean(axis=0)
     norm = np.sqrt(np.sum(a * a, axis=0) * np.sum(b * b, axis=0))
     valid = norm > 1e-12
     if not valid.any():
@@ -47,11 +47,13 @@ def detected_image_shape(X):
     (≥ NEIGHBOUR_CORRELATION), and more with the one below it than with the one half a row to
     its right: a smooth 1-D signal folded into a square fails the last test."""
     n_features = X.shape[1]
+    squares = [(math.isqrt(n_features // channels), channels) for channels in (1, 3)]
+    squares = [(side, channels) for side, channels in squares
+               if side >= MIN_IMAGE_SIDE and side * side * channels == n_features]
+    if not squares:
+        return None  # most tables: no copy of the rows
     sample = X[:: max(len(X) // DETECTION_ROWS, 1)][:DETECTION_ROWS].astype(np.float64)
-    for channels in (1, 3):
-        side = math.isqrt(n_features // channels)
-        if side < MIN_IMAGE_SIDE or side * side * channels != n_features:
-            continue
+    for side, channels in squares:
         images = sample.reshape(len(sample), side, side, channels)
         right = neighbour_correlation(images[:, :, :-1], images[:, :, 1:])
         below = neighbour_correlation(images[:, :-1], images[:, 1:])

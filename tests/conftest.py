@@ -110,6 +110,14 @@ def blobs(n=120, centers=3, labeled_fraction=0.3, seed=0):
     return X, y, np.where(keep, y, -1)
 
 
+def blurred_images(n, side, channels=1, seed=0):
+    """`n` random images of `side`² pixels, smoothed so that neighbouring pixels correlate,
+    flattened in C order."""
+    noise = np.random.default_rng(seed).uniform(size=(n, side + 4, side + 4, channels))
+    images = sum(noise[:, i:i + side, j:j + side] for i in range(5) for j in range(5)) / 25
+    return images.reshape(n, -1)
+
+
 @pytest.fixture(scope="session")
 def estimator_mnist(mnist):
     """1000 training images with 100 labels (10 per class, the rest -1), and 2000 test images,

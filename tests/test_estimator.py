@@ -22,15 +22,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from conftest import ESTIMATOR_TINY
-from conftest import blobs
+from conftest import ESTIMATOR_TINY as TINY
+from conftest import blobs as _blobs
 
 from ssgan import SSGANClassifier
 from ssgan.estimator_data import scale
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TINY = ESTIMATOR_TINY
-_blobs = blobs
+
 
 def labeled_accuracy(estimator, X, y):
     """Accuracy on the labeled rows of a fold (y != -1): a scorer for semi-supervised CV."""

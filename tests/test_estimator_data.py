@@ -3,18 +3,11 @@ stopping, and whether rows are images."""
 
 import numpy as np
 import pytest
+from conftest import blurred_images
 
 from ssgan.estimator_data import detected_image_shape
 from ssgan.estimator_data import neighbour_correlation
 from ssgan.estimator_data import validation_split
-
-
-def _blurred_images(n, side, channels=1, seed=0):
-    """`n` random images of `side`² pixels, smoothed so that neighbouring pixels correlate,
-    flattened in C order."""
-    noise = np.random.default_rng(seed).uniform(size=(n, side + 4, side + 4, channels))
-    images = sum(noise[:, i:i + side, j:j + side] for i in range(5) for j in range(5)) / 25
-    return images.reshape(n, -1)
 
 
 def test_validation_split_is_stratified_and_keeps_every_class():
@@ -41,12 +34,12 @@ def test_neighbour_correlation_on_hand_made_columns():
 @pytest.mark.parametrize("side, channels, expected", [
     (28, 1, (28, 28)), (16, 1, (16, 16)), (16, 3, (16, 16, 3)), (8, 1, None)])
 def test_smooth_square_images_are_detected_from_a_side_of_16(side, channels, expected):
-    assert detected_image_shape(_blurred_images(300, side, channels)) == expected
+    assert detected_image_shape(blurred_images(300, side, channels)) == expected
 
 
 def test_vectors_are_not_taken_for_images():
     rng = np.random.default_rng(0)
-    images = _blurred_images(300, 28)
+    images = blurred_images(300, 28)
     assert detected_image_shape(rng.uniform(size=(300, 784))) is None  # no structure
     assert detected_image_shape(images[:, rng.permutation(784)]) is None  # pixels shuffled
     assert detected_image_shape(images[:, :783]) is None  # not a square

@@ -114,12 +114,11 @@ def test_image_shape_auto_takes_smooth_square_rows_for_images_and_none_keeps_vec
     import numpy as np
     import pytest
 
-    from test_estimator_data import _blurred_images
+    from conftest import ESTIMATOR_TINY as tiny
+    from conftest import blurred_images
 
-    X = _blurred_images(64, 16)
+    X = blurred_images(64, 16)
     y = np.where(np.arange(64) < 16, np.arange(64) % 2, -1)
-    tiny = dict(discriminator_hidden=(16,), generator_hidden=(16,), latent_dim=8, epochs=1,
-                steps_per_epoch=1, batch_size=16, random_state=0)
     auto = SSGANClassifier(**tiny).fit(X, y)
     assert auto.image_shape_ == (16, 16) and auto.config_.input_shift == 2
     assert auto.generate(2, random_state=0).shape == (2, 256)

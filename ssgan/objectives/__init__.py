@@ -44,9 +44,9 @@ def objective_options(name):
 
 
 def objective_defaults(name):
-    """{option: default} of the objective called `name` (None for an option without one), read
-    as `objective_options` reads the options: what a run's identity must hold, since a changed
-    default trains a different run."""
+    """{option: default} of the objective called `name` (None for an option without one); a
+    built-in's are read from its source, without importing Keras. A run's identity holds them:
+    a changed default trains a different run."""
     target = OBJECTIVES.source(name) if name in OBJECTIVES else None
     parameters = _parameters_in_source(target) if target else None
     if parameters is None:

@@ -151,8 +151,9 @@ class CollapseGuard(keras.callbacks.Callback):
     epoch's logs get `guard_rollbacks` (rollbacks so far), `generator_lr_scale` (the scale in
     force after it) and `guard_collapsed` (1 for a collapsed epoch, else 0). History, CSVLogger
     and the console see collapsed epochs; the trainer's `log` (metrics.jsonl, checkpoints) keeps
-    the epochs the run went on from, the last of them updated after a rollback. After `max_rollbacks` rollbacks a further collapse restores the
-    healthy state once more and stops training, with a warning.
+    the epochs the run went on from, the last of them updated after a rollback. After
+    `max_rollbacks` rollbacks a further collapse restores the healthy state once more and stops
+    training, with a warning.
 
     Single runs only: runs side by side (`SeedGroup`) share one compiled step, so one run's
     learning rate cannot change alone. `SemiSupervisedGAN.fit` installs it when
