@@ -309,6 +309,9 @@ def recipe_settings(name, **overrides):
 AUTO_RECIPE = "auto"
 AUTO = {"consistency_weight": 1.0, "input_shift": 2}
 AUTO_SMALL_DATA = {"learning_rate": 0.001, "consistency_weight": 3.0}
+# On larger sets the budget stops training before it has converged: the learning rates stay
+# constant for longer and decay over the last eighth of the epochs only, not the second half.
+AUTO_DECAY_SHARE = 0.125
 BUDGET_STEPS = (6000, 10000)  # a run's training steps: 16 passes, kept within these bounds
 ESTIMATOR_RECIPES = (AUTO_RECIPE, *RECIPES)
 
@@ -335,7 +338,8 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     values ignored) on top, for data of `n_features` features and `n_unlabeled` rows. "auto"
     derives what is not given: the widths and latent size from `n_features` (the architecture's
     `widths_for`), the epochs from `budget_epochs` (for networks of that size), and on small data
-    sets (a budget of more than 16 passes) `AUTO_SMALL_DATA`."""
+    sets (a budget of more than 16 passes) `AUTO_SMALL_DATA`, on the others learning rates that
+    decay over the last `AUTO_DECAY_SHARE` of the epochs."""
     if recipe != AUTO_RECIPE:
         return recipe_settings(recipe, **given)
     from ssgan.models import get_architecture  # light: the builders load on first use
@@ -350,14 +354,18 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     batch_size = given.get("batch_size", default("batch_size"))
     steps = given.get("steps_per_epoch") or max(n_unlabeled // batch_size, 1)
     passes = budget_epochs(steps, scale=scale)
-    if passes > default("epochs"):
+    small = passes > default("epochs")
+    if small:
         values.update(AUTO_SMALL_DATA)
     values.update(sized)
     values.update(given)
     values.setdefault("epochs", passes)
+    if not small:
+        epochs = values["epochs"]
+        values.setdefault("lr_decay_start", epochs - max(1, round(AUTO_DECAY_SHARE * epochs)))
     return values
 
 
-__all__ = ["AUTO", "AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_STEPS", "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS",
+__all__ = ["AUTO", "AUTO_DECAY_SHARE", "AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_STEPS", "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS",
            "RECIPES", "Range", "TrainingConfig", "adapted_settings", "budget_epochs", "default",
            "divisor_near", "recipe_settings", "recipe_value", "settings"]

@@ -85,6 +85,9 @@ def _recipe_values(name):
             value = "sized for the data"
         elif recipe == settings.AUTO_RECIPE and name in settings.AUTO_SMALL_DATA:
             value += f" ({settings.AUTO_SMALL_DATA[name]!r} on small data sets)"
+        elif recipe == settings.AUTO_RECIPE and name == "lr_decay_start":
+            value = (f"{1 - settings.AUTO_DECAY_SHARE:g}·epochs ({value}: half of them, on "
+                     "small data sets)")
         elif recipe == "full" and name == "lr_decay_start":
             value = "epochs"  # the recipe's "constant"
         by_value.setdefault(value, []).append(repr(recipe))

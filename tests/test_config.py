@@ -130,6 +130,12 @@ def test_auto_recipe_sizes_what_is_not_given():
     assert {k: large[k] for k in AUTO} == AUTO == {"consistency_weight": 1.0, "input_shift": 2}
     assert "vbn" not in large  # the default's, VBN
     assert "learning_rate" not in large  # the fast recipe's
+    # A large set decays its learning rates over the last eighth of the epochs, a small one over
+    # the second half (the default, None); a given start or epoch count is followed.
+    assert large["lr_decay_start"] == 14 and "lr_decay_start" not in tiny
+    assert adapted_settings("auto", 784, 60000, epochs=24)["lr_decay_start"] == 21
+    assert adapted_settings("auto", 784, 60000, epochs=1)["lr_decay_start"] == 0
+    assert adapted_settings("auto", 784, 60000, lr_decay_start=8)["lr_decay_start"] == 8
     given = adapted_settings("auto", 64, 300, epochs=3, latent_dim=7, steps_per_epoch=None,
                              consistency_weight=0.5)
     assert given["epochs"] == 3 and given["latent_dim"] == 7

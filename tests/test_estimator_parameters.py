@@ -104,6 +104,7 @@ def test_auto_budget_on_a_tiny_and_a_large_x():
     assert tiny.lr_decay_start == 6000 and tiny.ema_rate == 10 / 12000  # the schedule follows
     large = SSGANClassifier()._config(0, n_features=784, n_rows=2_000_000).resolve(2_000_000)
     assert large.steps_per_epoch == 20000 and large.epochs == 1
+    assert large.lr_decay_start == 0  # decays over its last eighth, rounded up to its one epoch
     given = SSGANClassifier(epochs=3)._config(0, n_features=10, n_rows=60)
     assert given.epochs == 3
 
