@@ -366,6 +366,7 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     return values
 
 
-__all__ = ["AUTO", "AUTO_DECAY_SHARE", "AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_STEPS", "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS",
-           "RECIPES", "Range", "TrainingConfig", "adapted_settings", "budget_epochs", "default",
-           "divisor_near", "recipe_settings", "recipe_value", "settings"]
+__all__ = ["AUTO", "AUTO_DECAY_SHARE", "AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_STEPS",
+           "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS", "RECIPES", "Range", "TrainingConfig",
+           "adapted_settings", "budget_epochs", "default", "divisor_near", "recipe_settings",
+           "recipe_value", "settings"]
