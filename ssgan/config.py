@@ -303,7 +303,7 @@ def recipe_settings(name, **overrides):
 # `SSGANClassifier`'s default: the defaults (VBN in the generator) with `AUTO` on top, and the
 # training budget, widths and latent size sized for the data (`adapted_settings`; the input shift
 # only where the rows are given as images). Where the budget passes over the rows more often than
-# 16 times (small data sets), the discriminator would learn the few rows by heart: a gentler step
+# BUDGET_PASSES times (small data sets), the discriminator would learn the few rows by heart: a gentler step
 # and a stronger consistency term hold it back. The measurements:
 # benchmarks/results/compare-sklearn-cpu/REPORT.md.
 AUTO_RECIPE = "auto"
@@ -312,18 +312,19 @@ AUTO_SMALL_DATA = {"learning_rate": 0.001, "consistency_weight": 3.0}
 # On larger sets the budget stops training before it has converged: the learning rates stay
 # constant for longer and decay over the last eighth of the epochs only, not the second half.
 AUTO_DECAY_SHARE = 0.125
-BUDGET_STEPS = (6000, 10000)  # a run's training steps: 16 passes, kept within these bounds
+BUDGET_PASSES = 20  # a run's training: this many passes over the rows, kept within BUDGET_STEPS
+BUDGET_STEPS = (6000, 12000)
 ESTIMATOR_RECIPES = (AUTO_RECIPE, *RECIPES)
 
 
 def budget_epochs(steps_per_epoch, bounds=BUDGET_STEPS, scale=1.0):
-    """Epochs of the "auto" budget: 16 passes over the data (the default epochs), lengthened to at
+    """Epochs of the "auto" budget: BUDGET_PASSES passes over the data, lengthened to at
     least bounds[0] steps on small data sets and shortened to at most bounds[1] steps (but at
     least one pass) on large ones, so that small sets train enough and large ones in bounded
     time. Networks narrower than the architecture's by `scale` step faster: their bounds are
     divided by √scale."""
     low, high = (round(bound / math.sqrt(scale)) for bound in bounds)
-    total = min(max(default("epochs") * steps_per_epoch, low), max(high, steps_per_epoch))
+    total = min(max(BUDGET_PASSES * steps_per_epoch, low), max(high, steps_per_epoch))
     return max(1, round(total / steps_per_epoch))
 
 
@@ -338,7 +339,7 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     values ignored) on top, for data of `n_features` features and `n_unlabeled` rows. "auto"
     derives what is not given: the widths and latent size from `n_features` (the architecture's
     `widths_for`), the epochs from `budget_epochs` (for networks of that size), and on small data
-    sets (a budget of more than 16 passes) `AUTO_SMALL_DATA`, on the others learning rates that
+    sets (a budget of more than BUDGET_PASSES passes) `AUTO_SMALL_DATA`, on the others learning rates that
     decay over the last `AUTO_DECAY_SHARE` of the epochs."""
     if recipe != AUTO_RECIPE:
         return recipe_settings(recipe, **given)
@@ -354,7 +355,7 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     batch_size = given.get("batch_size", default("batch_size"))
     steps = given.get("steps_per_epoch") or max(n_unlabeled // batch_size, 1)
     passes = budget_epochs(steps, scale=scale)
-    small = passes > default("epochs")
+    small = passes > BUDGET_PASSES
     if small:
         values.update(AUTO_SMALL_DATA)
     values.update(sized)
@@ -366,7 +367,7 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     return values
 
 
-__all__ = ["AUTO", "AUTO_DECAY_SHARE", "AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_STEPS",
-           "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS", "RECIPES", "Range", "TrainingConfig",
-           "adapted_settings", "budget_epochs", "default", "divisor_near", "recipe_settings",
-           "recipe_value", "settings"]
+__all__ = ["AUTO", "AUTO_DECAY_SHARE", "AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_PASSES",
+           "BUDGET_STEPS", "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS", "RECIPES", "Range",
+           "TrainingConfig", "adapted_settings", "budget_epochs", "default", "divisor_near",
+           "recipe_settings", "recipe_value", "settings"]

@@ -106,14 +106,16 @@ def test_divisor_near_and_ranges():
 def test_budget_lengthens_small_data_and_bounds_large_data():
     from ssgan.config import budget_epochs
 
-    assert budget_epochs(600) == 16  # MNIST: the fast recipe's 16 passes, 9600 steps
+    assert budget_epochs(600) == 20  # MNIST: 20 passes, 12000 steps
+    assert budget_epochs(400) == 20  # 40000 rows: 8000 steps
     assert budget_epochs(12) == 500  # 1257 rows: at least 6000 steps
     assert budget_epochs(1) == 6000
-    assert budget_epochs(5000) == 2  # 500k rows: at most 10000 steps
+    assert budget_epochs(4000) == 3  # 400k rows: at most 12000 steps
+    assert budget_epochs(5000) == 2
     assert budget_epochs(50000) == 1  # but at least one pass
     assert budget_epochs(100, bounds=(10, 20)) == 1
     assert budget_epochs(12, scale=0.25) == 1000  # narrower networks: 12000 cheaper steps
-    assert budget_epochs(5000, scale=0.25) == 4
+    assert budget_epochs(5000, scale=0.25) == 5  # 24000 steps
 
 
 def test_auto_recipe_sizes_what_is_not_given():
@@ -126,13 +128,17 @@ def test_auto_recipe_sizes_what_is_not_given():
     assert tiny["discriminator_hidden"] == (250, 125, 62, 62, 62)
     assert tiny["generator_hidden"] == (250, 250)
     large = adapted_settings("auto", n_features=784, n_unlabeled=60000)
-    assert large["epochs"] == 16 and large["discriminator_hidden"] == (1000, 500, 250, 250, 250)
+    assert large["epochs"] == 20 and large["discriminator_hidden"] == (1000, 500, 250, 250, 250)
     assert {k: large[k] for k in AUTO} == AUTO == {"consistency_weight": 1.0, "input_shift": 2}
     assert "vbn" not in large  # the default's, VBN
     assert "learning_rate" not in large  # the fast recipe's
     # A large set decays its learning rates over the last eighth of the epochs, a small one over
     # the second half (the default, None); a given start or epoch count is followed.
-    assert large["lr_decay_start"] == 14 and "lr_decay_start" not in tiny
+    assert large["lr_decay_start"] == 18 and "lr_decay_start" not in tiny
+    # 30000 rows (300 steps): 20 passes still reach the 6000-step floor, a large set; 29000 rows
+    # need 21 passes to, a small one.
+    assert adapted_settings("auto", 784, 30000)["lr_decay_start"] == 18
+    assert adapted_settings("auto", 784, 29000)["learning_rate"] == 0.001
     assert adapted_settings("auto", 784, 60000, epochs=24)["lr_decay_start"] == 21
     assert adapted_settings("auto", 784, 60000, epochs=1)["lr_decay_start"] == 0
     assert adapted_settings("auto", 784, 60000, lr_decay_start=8)["lr_decay_start"] == 8
