@@ -242,8 +242,8 @@ class Run:
     def progress(self, label, errors):
         """A progress line every tenth of the run: test errors, s/epoch, ETAs."""
         epochs, epoch = self.trainer.config.epochs, self.trainer.epoch
-        if self.context.verbose < 1 or epoch % max(1, epochs // 10) or epoch >= epochs:
-            return
+        if self.context.verbose < 1 or not 0 < epoch < epochs or epoch % max(1, epochs // 10):
+            return  # (epoch 0: the collapse guard rolled the run back to its start)
         done = epoch - self.resumed_from
         walls = self.epoch_walls
         per_epoch = (walls[-1] - walls[0]) / (done - 1) if done > 1 else walls[-1]
@@ -328,6 +328,12 @@ def _cleanup():
     np.random.seed(None)
 
 
+def last_test_error(trainer):
+    """The test error of the trainer's last epoch kept; NaN when none is (the collapse guard
+    may roll a run back to its start)."""
+    return trainer.log[-1].get("test_error", float("nan")) if trainer.log else float("nan")
+
+
 def _fit_verbosity(context):
     """The trainer's own verbosity: its line per epoch with --verbose 2."""
     return 2 if context.verbose >= 2 else 0
@@ -343,7 +349,7 @@ def train_run(spec, data, out, evaluator, context):
         return recs.error_record(spec, context.backend, context.device, exc)
 
     def progress():
-        run.progress(spec.run_id, [run.trainer.log[-1].get("test_error", float("nan"))])
+        run.progress(spec.run_id, [last_test_error(run.trainer)])
 
     diverged = error = None
     try:
@@ -369,8 +375,7 @@ def _fit_group(members, data, evaluator, context):
     def progress(run):  # after each run's epoch: the epoch's last live run prints one line
         alive = [other for i, other in enumerate(members) if i not in group.diverged]
         if alive and run is alive[-1]:
-            run.progress(label, [other.trainer.log[-1].get("test_error", float("nan"))
-                                 for other in alive])
+            run.progress(label, [last_test_error(other.trainer) for other in alive])
 
     callbacks = [[run.callback(functools.partial(progress, run))] for run in members]
     error = None

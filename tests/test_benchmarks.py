@@ -5,6 +5,7 @@ package (the report's rendering: test_benchmarks_report.py)."""
 import contextlib
 import fcntl
 import json
+import math
 import os
 import re
 import subprocess
@@ -196,6 +197,23 @@ def test_progress_lines_and_backend(quick_suite):
     stdout = quick_suite["first"].stdout
     assert stdout.startswith("Backend: ")
     assert "[1/10]" in stdout and "[10/10]" in stdout and "suite ETA" in stdout
+
+
+def test_progress_survives_a_rollback_to_the_start(capsys):
+    """A run the collapse guard rolled back to epoch 0 has no epoch in its log: no test error
+    (NaN) and no progress line, where it used to raise an IndexError that ended the run."""
+    assert math.isnan(runner.last_test_error(SimpleNamespace(log=[])))
+    assert runner.last_test_error(SimpleNamespace(log=[{"test_error": 0.5}, {}])) != 0.5
+    assert runner.last_test_error(SimpleNamespace(log=[{"test_error": 0.25}])) == 0.25
+    run = object.__new__(runner.Run)
+    run.trainer = SimpleNamespace(config=SimpleNamespace(epochs=10), epoch=0, log=[])
+    run.context = SimpleNamespace(verbose=1, eta_after_unit=lambda: None)
+    run.resumed_from, run.epoch_walls = 0, [3.0]
+    run.progress("fm-l100-s0", [runner.last_test_error(run.trainer)])
+    assert capsys.readouterr().out == ""
+    run.trainer.epoch = 1
+    run.progress("fm-l100-s0", [0.125])
+    assert "fm-l100-s0 epoch 1/10: test error 12.50%, 3.00 s/epoch" in capsys.readouterr().out
 
 
 def test_resume_skips_completed_runs(quick_suite):
