@@ -261,3 +261,13 @@ def test_code_accuracy_matches_codes_to_classes():
     grids = objective.grids(seed=0)
     assert [g.filename for g in grids] == ["infogan_c1.png", "infogan_c2.png"]
     assert grids[0].column_labels[0] == "-2.0" and grids[0].column_labels[-1] == "+2.0"
+
+
+def test_the_pair_term_is_on_for_tied_codes_and_off_for_free_ones_by_default():
+    """pair_weight=None: 0.3 with codes tied to labels, 0 with free codes; a given weight is
+    followed either way."""
+    assert InfoGANObjective(10, latent_dim=LATENT, tie_codes_to_labels=True).pairs.weight == 0.3
+    assert InfoGANObjective(10, latent_dim=LATENT).pairs.weight == 0.0
+    assert InfoGANObjective(10, latent_dim=LATENT, pair_weight=0.5).pairs.weight == 0.5
+    tied = InfoGANObjective(10, latent_dim=LATENT, tie_codes_to_labels=True, pair_weight=0.0)
+    assert tied.pairs.weight == 0.0

@@ -19,6 +19,7 @@ from ssgan.objectives.base import uniform_z
 # What Q's categorical logits read: the discriminator's feature layer (InfoGAN's Q) or its K
 # class logits (through a learned linear map).
 Q_CATEGORICAL_INPUTS = ("features", "class_logits")
+TIED_PAIR_WEIGHT = 0.3  # the generated-pair term's weight with codes tied to labels (untuned)
 
 
 class InfoGANObjective(Objective):
@@ -48,12 +49,12 @@ class InfoGANObjective(Objective):
 
     The discriminator also learns classes from generated pairs (`PairTerm`, Triple-GAN's
     pseudo-discriminative term): w_P(t) · CE(l(G(z, c)), k(c)) on its K class logits, the weight
-    0 for `pair_start` steps (2000), then ramped to `pair_weight` (0.3, untuned) over `pair_ramp`
-    steps (2000). Tied codes: k(c) = c. Free codes: k(c) is the class the discriminator itself
-    gives code c on the batch (arg-max of the summed class posterior of code c's fakes, no
-    gradient): the term asks the classifier to call all of one code's samples alike, which
-    carries information once G's code has settled on classes (why it waits for the schedule);
-    the map need not be one-to-one.
+    0 for `pair_start` steps (2000), then ramped to `pair_weight` over `pair_ramp` steps (2000).
+    Tied codes: k(c) = c, `pair_weight` 0.3 by default (None). Free codes: k(c) is the class the
+    discriminator itself gives code c on the batch (arg-max of the summed class posterior of code
+    c's fakes, no gradient), which asks the classifier to call all of one code's samples alike;
+    it is off by default (None: 0), since codes that match classes only in part teach it wrong
+    classes (benchmarks/GENERATORS.md); the map need not be one-to-one.
 
     The `q` output holds the C categorical logits then the m means. Metrics: D side
     `loss_q_categorical`, `loss_q_continuous` (unweighted), `loss_q_labels` (tied), `loss_pairs`
@@ -76,7 +77,7 @@ class InfoGANObjective(Objective):
     def __init__(self, n_classes, latent_dim=100, n_categories=10, n_continuous=2,
                  categorical_weight=1.0, continuous_weight=0.5, feature_matching_weight=1.0,
                  tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
-                 q_categorical_input="class_logits", pair_weight=0.3, pair_start=2000,
+                 q_categorical_input="class_logits", pair_weight=None, pair_start=2000,
                  pair_ramp=2000):
         super().__init__(n_classes, latent_dim)
         self.n_categories = int(n_categories)
@@ -89,6 +90,8 @@ class InfoGANObjective(Objective):
         self.q_hidden = int(q_hidden)
         self.q_categorical_input = str(q_categorical_input)
         self._check()
+        if pair_weight is None:
+            pair_weight = TIED_PAIR_WEIGHT if self.tie_codes_to_labels else 0.0
         self.pairs = PairTerm.of(pair_weight, pair_start, pair_ramp)
 
     def _check(self):
