@@ -303,8 +303,8 @@ def recipe_settings(name, **overrides):
 # `SSGANClassifier`'s default: the defaults (VBN in the generator) with `AUTO` on top, and the
 # training budget, widths and latent size sized for the data (`adapted_settings`; the input shift
 # only where the rows are given as images). Where the budget passes over the rows more often than
-# BUDGET_PASSES times (small data sets), the discriminator would learn the few rows by heart: a gentler step
-# and a stronger consistency term hold it back. The measurements:
+# BUDGET_PASSES times (small data sets), the discriminator would learn the few rows by heart: a
+# gentler step and a stronger consistency term hold it back. The measurements:
 # benchmarks/results/compare-sklearn-cpu/REPORT.md.
 AUTO_RECIPE = "auto"
 AUTO = {"consistency_weight": 1.0, "input_shift": 2}
@@ -339,8 +339,8 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     values ignored) on top, for data of `n_features` features and `n_unlabeled` rows. "auto"
     derives what is not given: the widths and latent size from `n_features` (the architecture's
     `widths_for`), the epochs from `budget_epochs` (for networks of that size), and on small data
-    sets (a budget of more than BUDGET_PASSES passes) `AUTO_SMALL_DATA`, on the others learning rates that
-    decay over the last `AUTO_DECAY_SHARE` of the epochs."""
+    sets (a budget of more than BUDGET_PASSES passes) `AUTO_SMALL_DATA`, on the others learning
+    rates that decay over the last `AUTO_DECAY_SHARE` of the epochs."""
     if recipe != AUTO_RECIPE:
         return recipe_settings(recipe, **given)
     from ssgan.models import get_architecture  # light: the builders load on first use
