@@ -266,16 +266,19 @@ def divisor_near(n, target):
 # ---------------------------------------------------------------------------------- recipes
 
 # Named settings measured to work together, as overrides of the defaults (benchmarks/STABILITY.md
-# says why each looks as it does). "constant" as lr_decay_start keeps the learning rates constant
-# for any number of epochs.
+# says why each looks as it does). As lr_decay_start, "constant" keeps the learning rates
+# constant for any number of epochs and "late" decays them over the last LATE_DECAY_SHARE of
+# the epochs, however many.
 RECIPES = {
-    # What a 2-core CPU trains in under ten minutes: 14 epochs with the learning rates decaying
-    # over the second half, the "full" recipe's batch-norm generator and gentle generator
-    # optimizer, images moved by up to 2 pixels and a consistency term. On one seed of two its
-    # generator's loss ran away slowly; the collapse guard undid that (benchmarks/STABILITY.md).
+    # What a 2-core CPU trains in under ten minutes: 12 epochs of batches of 50 (twice the
+    # paper's updates an epoch: with few labels the classifier is short of updates, not of
+    # data), the learning rates decaying over the last eighth; the "full" recipe's batch-norm
+    # generator at half its step (at 0.001 with batches of 50 its loss ran away), images moved
+    # by up to 2 pixels and a consistency term (benchmarks/STABILITY.md).
     "fast": {
-        "epochs": 14, "vbn": False, "generator_learning_rate": 0.001, "generator_beta_1": 0.0,
-        "beta_2": 0.9999, "input_shift": 2, "consistency_weight": 1.0,
+        "epochs": 12, "batch_size": 50, "lr_decay_start": "late", "vbn": False,
+        "generator_learning_rate": 0.0005, "generator_beta_1": 0.0, "beta_2": 0.9999,
+        "input_shift": 2, "consistency_weight": 1.0,
     },
     # The paper's 300 epochs and batch-norm generator, with a gentler generator optimizer.
     "full": {
@@ -284,18 +287,29 @@ RECIPES = {
     },
 }
 DEFAULT_RECIPE = "fast"
+LATE_DECAY_SHARE = 0.125
 
 
 def recipe_settings(name, **overrides):
     """The `TrainingConfig` fields of recipe `name`, with `overrides` (None values ignored) on
-    top. A recipe's constant learning rate becomes the final epoch."""
+    top. A recipe's "constant" or "late" learning-rate decay becomes an epoch."""
     if name not in RECIPES:
         raise ValueError(f"Unknown recipe {name!r}: expected one of {', '.join(RECIPES)}.")
     values = dict(RECIPES[name])
     values.update({k: v for k, v in overrides.items() if v is not None})
+    epochs = values.get("epochs", default("epochs"))
     if values.get("lr_decay_start") == "constant":
-        values["lr_decay_start"] = values.get("epochs", default("epochs"))
+        values["lr_decay_start"] = epochs
+    elif values.get("lr_decay_start") == "late":
+        values["lr_decay_start"] = late_decay_start(epochs)
     return values
+
+
+def late_decay_start(epochs):
+    """The epoch from which the learning rates decay over the last LATE_DECAY_SHARE of `epochs`
+    (at least the last one): training at the full rate for longer learns more with few labels
+    or a bounded budget (benchmarks/STABILITY.md)."""
+    return epochs - max(1, round(LATE_DECAY_SHARE * epochs))
 
 
 # ------------------------------------------------------------------- the estimator's recipe
@@ -309,9 +323,6 @@ def recipe_settings(name, **overrides):
 AUTO_RECIPE = "auto"
 AUTO = {"consistency_weight": 1.0, "input_shift": 2}
 AUTO_SMALL_DATA = {"learning_rate": 0.001, "consistency_weight": 3.0}
-# On larger sets the budget stops training before it has converged: the learning rates stay
-# constant for longer and decay over the last eighth of the epochs only, not the second half.
-AUTO_DECAY_SHARE = 0.125
 BUDGET_PASSES = 20  # a run's training: this many passes over the rows, kept within BUDGET_STEPS
 BUDGET_STEPS = (6000, 12000)
 ESTIMATOR_RECIPES = (AUTO_RECIPE, *RECIPES)
@@ -340,7 +351,8 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     derives what is not given: the widths and latent size from `n_features` (the architecture's
     `widths_for`), the epochs from `budget_epochs` (for networks of that size), and on small data
     sets (a budget of more than BUDGET_PASSES passes) `AUTO_SMALL_DATA`, on the others learning
-    rates that decay over the last `AUTO_DECAY_SHARE` of the epochs."""
+    rates that decay late (`late_decay_start`): the budget stops training before it has
+    converged."""
     if recipe != AUTO_RECIPE:
         return recipe_settings(recipe, **given)
     from ssgan.models import get_architecture  # light: the builders load on first use
@@ -362,12 +374,11 @@ def adapted_settings(recipe, n_features, n_unlabeled, **given):
     values.update(given)
     values.setdefault("epochs", passes)
     if not small:
-        epochs = values["epochs"]
-        values.setdefault("lr_decay_start", epochs - max(1, round(AUTO_DECAY_SHARE * epochs)))
+        values.setdefault("lr_decay_start", late_decay_start(values["epochs"]))
     return values
 
 
-__all__ = ["AUTO", "AUTO_DECAY_SHARE", "AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_PASSES",
-           "BUDGET_STEPS", "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS", "RECIPES", "Range",
+__all__ = ["AUTO", "AUTO_RECIPE", "AUTO_SMALL_DATA", "BUDGET_PASSES", "BUDGET_STEPS",
+           "DEFAULT_RECIPE", "ESTIMATOR_RECIPES", "GROUPS", "LATE_DECAY_SHARE", "RECIPES", "Range",
            "TrainingConfig", "adapted_settings", "budget_epochs", "default", "divisor_near",
-           "recipe_settings", "recipe_value", "settings"]
+           "late_decay_start", "recipe_settings", "recipe_value", "settings"]

@@ -86,10 +86,12 @@ def _recipe_values(name):
         elif recipe == settings.AUTO_RECIPE and name in settings.AUTO_SMALL_DATA:
             value += f" ({settings.AUTO_SMALL_DATA[name]!r} on small data sets)"
         elif recipe == settings.AUTO_RECIPE and name == "lr_decay_start":
-            value = (f"{1 - settings.AUTO_DECAY_SHARE:g}·epochs ({value}: half of them, on "
+            value = (f"{1 - settings.LATE_DECAY_SHARE:g}·epochs ({value}: half of them, on "
                      "small data sets)")
-        elif recipe == "full" and name == "lr_decay_start":
-            value = "epochs"  # the recipe's "constant"
+        elif settings.RECIPES.get(recipe, {}).get(name) == "constant":
+            value = "epochs"
+        elif settings.RECIPES.get(recipe, {}).get(name) == "late":
+            value = f"{1 - settings.LATE_DECAY_SHARE:g}·epochs"
         by_value.setdefault(value, []).append(repr(recipe))
     if len(by_value) == 1:
         return f"{next(iter(by_value))} in every recipe"

@@ -95,9 +95,11 @@ def _add_run_options(add):
     add("--version", action="version", version=f"ssgan {__version__}")
     add("--labeled", type=_positive, help="number of labeled training examples, drawn "
         "class-balanced (a multiple of the classes; default: 100)")
+    fast = settings.RECIPES["fast"]
     add("--recipe", choices=sorted(settings.RECIPES), help="settings measured to work together "
-        "(ssgan.config.RECIPES): 'fast' (14 epochs, the 'full' recipe's generator, images moved "
-        "by up to 2 pixels, a consistency term: minutes on a CPU) or 'full' (the paper's 300 "
+        f"(ssgan.config.RECIPES): 'fast' ({fast['epochs']} epochs of batches of "
+        f"{fast['batch_size']}, a gentler 'full' generator, images moved by up to 2 pixels, a "
+        "consistency term: minutes on a CPU) or 'full' (the paper's 300 "
         "epochs and generator, gentler generator optimizer: for a GPU); "
         f"the options below override it (default: {settings.DEFAULT_RECIPE})")
     add("--dataset", help="data set to train on: mnist, fashion_mnist, svhn_cropped, cifar10, "

@@ -27,11 +27,21 @@ def test_the_fast_recipe_is_the_full_recipes_generator_with_a_shift_and_a_consis
     assert (config.epochs, config.vbn, config.learning_rate) == (16, True, 0.003)
     assert (config.input_shift, config.consistency_weight) == (0, 0.0)
     fast, full = TrainingConfig.from_recipe("fast"), TrainingConfig.from_recipe("full")
-    generator = ("vbn", "generator_learning_rate", "generator_beta_1", "beta_2")
-    assert fast == config.replace(epochs=14, input_shift=2, consistency_weight=1.0,
-                                  **{name: getattr(full, name) for name in generator})
-    assert fast.lr_decay_start is None and full.lr_decay_start == 300  # decay vs constant
+    generator = ("vbn", "generator_beta_1", "beta_2")
+    assert fast == config.replace(
+        epochs=12, batch_size=50, lr_decay_start=10, input_shift=2, consistency_weight=1.0,
+        generator_learning_rate=full.generator_learning_rate / 2,
+        **{name: getattr(full, name) for name in generator})
+    assert full.lr_decay_start == 300  # constant
     assert settings.default("generator_options") == {} and settings.default("ema_rate") is None
+
+
+@pytest.mark.parametrize("epochs, start", [(1, 0), (4, 3), (11, 10), (12, 10), (14, 12), (30, 26), (300, 262)])
+def test_a_late_decay_covers_the_last_eighth_of_the_epochs_and_at_least_one(epochs, start):
+    assert settings.late_decay_start(epochs) == start
+    assert recipe_settings("fast", epochs=epochs)["lr_decay_start"] == start
+    # A given start wins over the recipe's.
+    assert recipe_settings("fast", epochs=epochs, lr_decay_start=0)["lr_decay_start"] == 0
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
