@@ -180,7 +180,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         generator_learning_rate=None, generator_beta_1=None, generator_steps=None,
         # the loss weights
         unlabeled_weight=None, label_smoothing=None, entropy_weight=None,
-        consistency_weight=None, historical_averaging=None,
+        consistency_weight=None, distribution_alignment=None, historical_averaging=None,
         # the schedule
         epochs=None, batch_size=None, steps_per_epoch=None, lr_decay_start=None, ema_rate=None,
         ema_debias=None,

@@ -43,7 +43,21 @@ def conditional_entropy(logits):
 def consistency_loss(logits, logits_target):
     """mean_i ||softmax(l_i) − softmax(l'_i)||² over the K real classes, the second pass held
     constant (the Π-model of Laine & Aila 2017): predictions should not change with the noise."""
-    target = ops.stop_gradient(ops.softmax(logits_target, axis=-1))
+    return consistency_target_loss(logits, ops.softmax(logits_target, axis=-1))
+
+
+def aligned_targets(probabilities, class_shares, mean_prediction):
+    """Distribution alignment (ReMixMatch, Berthelot et al. 2020): each row of `probabilities`
+    times class_shares / mean_prediction, renormalized. Where the classifier predicts a class more
+    often than the labels hold it, its doubtful rows lean towards the other classes; confident
+    rows barely move."""
+    scaled = probabilities * (class_shares / mean_prediction)
+    return scaled / ops.sum(scaled, axis=-1, keepdims=True)
+
+
+def consistency_target_loss(logits, target):
+    """mean_i ||softmax(l_i) − t_i||² for constant targets t (rows of probabilities)."""
+    target = ops.stop_gradient(target)
     return ops.mean(ops.sum(ops.square(ops.softmax(logits, axis=-1) - target), axis=-1))
 
 

@@ -10,14 +10,14 @@ from ssgan.config import RECIPES, Range, TrainingConfig, recipe_settings
 
 def test_every_setting_is_declared_once_with_group_help_and_kind():
     fields = settings.settings()
-    assert len(fields) == len({f.name for f in fields}) == 33
+    assert len(fields) == len({f.name for f in fields}) == 34
     for field in fields:
         meta = field.metadata
         assert meta["group"] in settings.GROUPS and meta["help"], field.name
         assert meta["kind"] in ("int", "float", "bool", "str", "ints", "dict"), field.name
     assert [f.name for f in settings.settings("losses")] == [
         "unlabeled_weight", "label_smoothing", "entropy_weight", "consistency_weight",
-        "historical_averaging"]
+        "distribution_alignment", "historical_averaging"]
     assert sum(len(settings.settings(group)) for group in settings.GROUPS) == len(fields)
 
 
@@ -30,6 +30,7 @@ def test_the_fast_recipe_is_the_full_recipes_generator_with_a_shift_and_a_consis
     generator = ("vbn", "generator_beta_1", "beta_2")
     assert fast == config.replace(
         epochs=12, batch_size=50, lr_decay_start=10, input_shift=2, consistency_weight=1.0,
+        distribution_alignment=True,
         generator_learning_rate=full.generator_learning_rate / 2,
         **{name: getattr(full, name) for name in generator})
     assert full.lr_decay_start == 300  # constant

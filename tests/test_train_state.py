@@ -16,7 +16,7 @@ def _state(offset=0.0):
         d_trainable=[a(2, 3), a(3)], d_non_trainable=[a(1)], g_trainable=[a(4)],
         g_non_trainable=[], d_optimizer=AdamState([a(2, 3), a(3)], [a(2, 3), a(3)], a()),
         g_optimizer=AdamState([a(4)], [a(4)], a()), ema=[a(2, 3), a(3)], d_history=[],
-        g_history=[], latent_seed=a(2), step=a(),
+        g_history=[], mean_prediction=[], latent_seed=a(2), step=a(),
     )
 
 

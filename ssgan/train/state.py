@@ -14,11 +14,13 @@ from ssgan.optimizers import AdamState
 
 class TrainState(NamedTuple):
     """Both players' weights and optimizer slots, the moving average of the discriminator,
-    historical averages, the latent seed and the step count.
+    historical averages, the mean prediction, the latent seed and the step count.
 
     `d_non_trainable` / `g_non_trainable` are the models' non-trainable variables (batch-norm
     statistics, reference batches, the noise layers' seed states), threaded from step to step.
-    `d_history` / `g_history` are empty lists unless historical averaging is on.
+    `d_history` / `g_history` are empty lists unless historical averaging is on;
+    `mean_prediction` holds the running mean of the class predictions on unlabeled rows (one
+    vector) with distribution alignment, and is empty without.
     """
 
     d_trainable: list
@@ -30,6 +32,7 @@ class TrainState(NamedTuple):
     ema: list
     d_history: list
     g_history: list
+    mean_prediction: list
     latent_seed: object
     step: object
 

@@ -25,6 +25,11 @@ from ssgan import losses
 from ssgan.train.state import TrainState
 
 
+# Per-step rate of the running mean of the predictions that distribution alignment divides by:
+# about the last 100 batches.
+ALIGNMENT_RATE = 0.01
+
+
 class GANModel(NamedTuple):
     """What the step computes with: the two networks, the generator objective and the seed
     generator of the latent samples (its state lives in `TrainState.latent_seed`).
@@ -120,7 +125,12 @@ def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, histo
         loss_entropy = losses.conditional_entropy(out_unl["logits"])
         total = total + config.entropy_weight * loss_entropy
     if config.consistency_weight:
-        loss_consistency = losses.consistency_loss(out_unl["logits"], outputs[3]["logits"])
+        target = ops.softmax(outputs[3]["logits"], axis=-1)
+        if "mean_prediction" in batch:  # distribution alignment
+            extra_metrics = {**extra_metrics, "batch_prediction": ops.mean(target, axis=0)}
+            target = losses.aligned_targets(target, batch["class_shares"],
+                                            batch["mean_prediction"])
+        loss_consistency = losses.consistency_target_loss(out_unl["logits"], target)
         total = total + config.consistency_weight * loss_consistency
     if history:
         total = total + config.historical_averaging * losses.historical_averaging_penalty(
@@ -176,6 +186,17 @@ def moving_average(average, params, rate):
     return [e + rate * (p - e) for e, p in zip(average, params)]
 
 
+def alignment_inputs(state, data):
+    """What distribution alignment needs in the discriminator's batch: the running mean of the
+    predictions and the labeled set's class shares (none without alignment)."""
+    if not state.mean_prediction:
+        return {}
+    mean_prediction = state.mean_prediction[0]
+    n_classes = ops.shape(mean_prediction)[-1]
+    shares = ops.mean(ops.one_hot(data["y_labeled"], n_classes), axis=0)
+    return {"mean_prediction": mean_prediction, "class_shares": shares}
+
+
 def labeled_batch(data, indices):
     """The step's labeled, unlabeled and second unlabeled batches."""
     return {
@@ -197,7 +218,7 @@ def train_step(model, config, optimizers, value_and_grad, state, data, indices):
         state.g_trainable, state.g_non_trainable, g_inputs, training=True
     )
     d_batch = {**labeled_batch(data, indices), "x_fake": ops.stop_gradient(x_fake),
-               "latent": latent}
+               "latent": latent, **alignment_inputs(state, data)}
     (_, (d_non_trainable, d_metrics)), d_grads = value_and_grad(
         lambda params, *args: discriminator_loss(model, config, params, *args, step=state.step)
     )(state.d_trainable, state.d_non_trainable, d_batch, state.d_history)
@@ -205,6 +226,13 @@ def train_step(model, config, optimizers, value_and_grad, state, data, indices):
         state.d_optimizer, d_grads, state.d_trainable
     )
     ema = moving_average(state.ema, d_trainable, config.ema_rate)
+    mean_prediction = state.mean_prediction
+    if mean_prediction:
+        d_metrics = dict(d_metrics)
+        batch_prediction = d_metrics.pop("batch_prediction")
+        mean_prediction = moving_average(mean_prediction, [batch_prediction], ALIGNMENT_RATE)
+        d_metrics["prediction_imbalance"] = ops.max(mean_prediction[0]) / ops.min(
+            mean_prediction[0])
 
     # 2. Generator, against the updated discriminator and a second unlabeled batch.
     g_trainable, g_non_trainable = state.g_trainable, state.g_non_trainable
@@ -228,7 +256,8 @@ def train_step(model, config, optimizers, value_and_grad, state, data, indices):
     new_state = TrainState(
         d_trainable=d_trainable, d_non_trainable=d_non_trainable, g_trainable=g_trainable,
         g_non_trainable=g_non_trainable, d_optimizer=d_optimizer, g_optimizer=g_optimizer,
-        ema=ema, d_history=d_history, g_history=g_history, latent_seed=seed, step=step,
+        ema=ema, d_history=d_history, g_history=g_history, mean_prediction=mean_prediction,
+        latent_seed=seed, step=step,
     )
     metrics = {**d_metrics, **g_metrics}
     return new_state, {k: ops.cast(v, "float32") for k, v in metrics.items()}

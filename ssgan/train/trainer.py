@@ -203,6 +203,9 @@ class SemiSupervisedGAN:
             ema=[self.backend.to_device(np.zeros(v.shape, "float32")) for v in d_trainable],
             d_history=self._copy(d.trainable_variables) if with_history else [],
             g_history=self._copy(g.trainable_variables) if with_history else [],
+            mean_prediction=([self.backend.to_device(np.full(
+                (self.n_classes,), 1.0 / self.n_classes, "float32"))]
+                if self.config.distribution_alignment else []),
             latent_seed=self._copy([self.model.latent_seed.state])[0],
             step=self.backend.to_device(np.zeros((), "int32")),
         )
