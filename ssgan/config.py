@@ -197,6 +197,17 @@ class TrainingConfig:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    def extended(self, epochs):
+        """This configuration run for `epochs` epochs instead, a learning-rate decay tied to its
+        epochs (the recipes' "constant" and "late") moved with them: what a resumed run that
+        extends its epochs trains with."""
+        start = self.lr_decay_start
+        if start == self.epochs:
+            start = epochs
+        elif start == late_decay_start(self.epochs):
+            start = late_decay_start(epochs)
+        return self.replace(epochs=epochs, lr_decay_start=start)
+
     def steps_for(self, n_unlabeled):
         """Steps per epoch on `n_unlabeled` unlabeled examples: `steps_per_epoch`, else one pass."""
         return self.steps_per_epoch or max(n_unlabeled // self.batch_size, 1)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import fit_runs
 from benchmarks import records
 from benchmarks import report
 from benchmarks import schedule
@@ -97,6 +98,12 @@ def test_committed_reports_are_true_to_their_folders():
             assert records and all(json.loads(p.read_text())["benchmark"] == p.stem
                                    for p in records)
             continue
+        title = fit_runs.TITLE.format(name=folder.name)
+        if (folder / "REPORT.md").read_text().startswith(title):
+            runs = [p for p in folder.iterdir() if p.is_dir()]  # fit_runs.py: command-line runs
+            assert runs and (folder / fit_runs.CURVES).is_file()
+            assert all(fit_runs.read_run(run)["epochs"] for run in runs)
+            continue
         suite = json.loads((folder / "results.json").read_text())["suite"]
         assert suite["name"] == folder.name
         text = (folder / "REPORT.md").read_text()
@@ -128,3 +135,33 @@ def test_generator_table_shows_feature_matchings_error_on_the_same_seeds():
     assert report.same_seeds_cell([{"seed": 2}, {"seed": 5}], reference) == (
         report.pct([0.10]) + " (1 of 2 seeds)")
     assert report.same_seeds_cell([{"seed": 7}], reference) == "—"
+
+
+def _fit_run(folder, labels, seed, errors, rollbacks=0):
+    folder.mkdir(parents=True)
+    config = {"arguments": {"labeled": labels}, "resolved": {"seed": seed}}
+    (folder / "config.json").write_text(json.dumps(config))
+    lines = [json.dumps({"epoch": i + 1, "test_error": e, "guard_rollbacks": rollbacks,
+                         "generator_lr_scale": 0.5 ** rollbacks}) for i, e in enumerate(errors)]
+    (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_fit_runs_report_copies_the_records_and_summarizes_each_label_count(tmp_path):
+    runs = [_fit_run(tmp_path / "a", 50, 0, [0.3, 0.02]),
+            _fit_run(tmp_path / "b", 50, 1, [0.4, 0.04], rollbacks=1),
+            _fit_run(tmp_path / "c", 20, 0, [0.5, 0.2])]
+    out = tmp_path / "cpu-report"
+    rows = fit_runs.write_report(runs, out, note="Made by a test.")
+    assert [(r["labels"], r["seed"], r["epochs"], r["test_error"]) for r in rows] == [
+        (50, 0, 2, 0.02), (50, 1, 2, 0.04), (20, 0, 2, 0.2)]
+    assert (out / "b" / "metrics.jsonl").read_text() == (runs[1] / "metrics.jsonl").read_text()
+    assert (out / fit_runs.CURVES).stat().st_size > 0
+    text = (out / "REPORT.md").read_text()
+    assert text.startswith("# ssgan runs: cpu-report\n\nMade by a test.")
+    # 50 labels: mean 3 %, sd of (2, 4) = 1.41 points, worst 4 %; one seed at 20 labels.
+    assert "| 50 | 2 | 0, 1 | 3.00 % ± 1.41 | 4.00 % |" in text
+    assert "| 20 | 1 | 0 | 20.00 % ± 0.00 | 20.00 % |" in text
+    assert "| `b` | 50 | 1 | 2 | 4.00 % | 1 | ×0.5 |" in text
+    with pytest.raises(ValueError, match="holds no epoch"):
+        fit_runs.read_run(_fit_run(tmp_path / "empty", 50, 2, []))

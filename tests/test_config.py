@@ -64,6 +64,20 @@ def test_full_recipe_keeps_its_learning_rate_constant_for_any_length():
         recipe_settings("paper")
 
 
+@pytest.mark.parametrize("start, extended", [(300, 400), (262, 350), (200, 200), (None, None)])
+def test_an_extended_run_moves_a_decay_tied_to_its_epochs(start, extended):
+    """Constant (start = epochs) and late (the last eighth) decays follow the new epochs; any
+    other start stays."""
+    config = TrainingConfig(epochs=300, lr_decay_start=start).extended(400)
+    assert (config.epochs, config.lr_decay_start) == (400, extended)
+
+
+def test_distribution_alignment_needs_the_consistency_term():
+    with pytest.raises(ValueError, match="needs consistency_weight > 0"):
+        TrainingConfig(distribution_alignment=True)
+    assert TrainingConfig(distribution_alignment=True, consistency_weight=0.5).distribution_alignment
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"epochs": 0}, "epochs must be ≥ 1, got 0"),
     ({"learning_rate": 0.0}, "learning_rate must be > 0"),

@@ -57,8 +57,10 @@ def test_recipes_set_the_config_and_explicit_options_win():
 
     fast = config()
     assert (fast.epochs, fast.vbn, fast.lr_decay_start, fast.generator_learning_rate) == (
-        14, False, None, 0.001)
-    assert (fast.input_shift, fast.consistency_weight) == (2, 1.0)
+        12, False, 10, 0.0005)
+    assert (fast.batch_size, fast.input_shift, fast.consistency_weight) == (50, 2, 1.0)
+    assert fast.distribution_alignment is True
+    assert config("--epochs", "30").lr_decay_start == 26  # the last eighth, as --epochs says
     full = config("--recipe", "full")
     assert (full.epochs, full.vbn, full.lr_decay_start) == (300, False, 300)
     assert (full.generator_learning_rate, full.generator_beta_1, full.beta_2) == (0.001, 0.0, 0.9999)

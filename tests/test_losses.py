@@ -190,6 +190,23 @@ def test_consistency_loss_hand_value_and_its_target_held_constant():
     assert np.abs(grad_a).sum() > 0 and np.all(grad_b == 0)  # the second pass is the target
 
 
+def test_aligned_targets_hand_values():
+    # Class 0 predicted 60 % of the time against 50 % of the labels: (.9, .1) · (.5/.6, .5/.4)
+    # = (.75, .125) → (6/7, 1/7); (.5, .5) → (.4167, .625) → (.4, .6).
+    p, shares, mean = _f32([[0.9, 0.1], [0.5, 0.5]]), _f32([0.5, 0.5]), _f32([0.6, 0.4])
+    aligned = as_numpy(losses.aligned_targets(p, shares, mean))
+    np.testing.assert_allclose(aligned, [[6 / 7, 1 / 7], [0.4, 0.6]], rtol=1e-6)
+    # Predictions in the labels' proportions leave the targets as they are.
+    np.testing.assert_allclose(as_numpy(losses.aligned_targets(p, shares, shares)), p, rtol=1e-6)
+
+
+def test_consistency_target_loss_hand_value_and_its_target_held_constant():
+    a, target = _f32([[0.0, 0.0]]), _f32([[0.75, 0.25]])
+    assert float(losses.consistency_target_loss(a, target)) == pytest.approx(0.125, rel=1e-6)
+    grad_a, grad_t = _gradients(losses.consistency_target_loss, a, target)
+    assert np.abs(grad_a).sum() > 0 and np.all(grad_t == 0)
+
+
 def test_gan_generator_losses_hand_values():
     # Logits [0, log 3]: Z = 4, D = 4/5; logits [0, 0]: Z = 2, D = 2/3.
     fake = _f32([[0, math.log(3)], [0, 0]])

@@ -64,6 +64,27 @@ def test_entropy_and_consistency_terms_add_their_weighted_values(mnist_subset):
     assert losses(training=True, consistency_weight=2.0)["loss_consistency"] > 0
 
 
+def test_distribution_alignment_keeps_a_running_mean_of_the_predictions(mnist_subset):
+    """Off, the state has no mean prediction; on, it starts uniform and moves towards the
+    batch's mean prediction at ALIGNMENT_RATE, and the step reports the imbalance it sees."""
+    trainer, data, indices = _set_up(mnist_subset, consistency_weight=1.0)
+    assert trainer.state.mean_prediction == []
+    _, metrics = trainer.train_step(trainer.state, data, indices)
+    assert "prediction_imbalance" not in metrics
+    trainer, data, indices = _set_up(mnist_subset, consistency_weight=1.0,
+                                     distribution_alignment=True)
+    start = np.asarray(trainer.state.mean_prediction[0])
+    np.testing.assert_allclose(start, np.full(10, 0.1), rtol=1e-6)
+    first, metrics = trainer.train_step(trainer.state, data, indices)
+    moved = np.asarray(first.mean_prediction[0])
+    assert moved.sum() == pytest.approx(1.0, rel=1e-5)
+    step = np.abs(moved - start)
+    assert 0 < step.max() <= steps.ALIGNMENT_RATE * 0.9 + 1e-7  # (p − 0.1) · rate, p ≤ 1
+    assert float(np.asarray(metrics["prediction_imbalance"])) == pytest.approx(
+        moved.max() / moved.min(), rel=1e-5)
+    assert "batch_prediction" not in metrics
+
+
 def test_the_step_schedules_the_objectives_terms_by_its_count(mnist_subset):
     """The state's step count reaches the objective: CGAN's generated-pair term is off at step
     0 and on (full weight, no ramp) from step 1."""

@@ -109,13 +109,16 @@ def _check(path, header, arrays, template):
 
 def load_checkpoint(trainer, directory):
     """Restore a state written by `save_checkpoint` into `trainer` (built with the same
-    configuration; only `epochs` may differ, to extend a run)."""
+    configuration; only `epochs` may differ, to extend a run, and with them a learning-rate decay
+    tied to them: `TrainingConfig.extended`)."""
     path, header, arrays = _read(directory)
+    epochs = trainer.config.epochs
     try:
-        saved = TrainingConfig.from_dict(header["config"]).replace(epochs=trainer.config.epochs)
+        saved = TrainingConfig.from_dict(header["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"The checkpoint {path} has no valid configuration ({exc}).") from exc
-    if saved != trainer.config:  # a resumed run may extend its epochs, nothing else
+    # A resumed run may extend its epochs (and a decay tied to them), nothing else.
+    if trainer.config not in (saved.replace(epochs=epochs), saved.extended(epochs)):
         raise CheckpointError(f"The checkpoint {path} was written with another configuration; "
                               "resume with the run's own config.")
     template = trainer.set_up(header["steps_per_epoch"])
