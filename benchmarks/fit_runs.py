@@ -55,7 +55,7 @@ def label_table(rows):
     """Mean ± standard deviation (and the worst run) of the final test error per label count."""
     lines = ["| labels | runs | seeds | test error, mean ± sd (points) | worst |",
              "| ---: | ---: | --- | ---: | ---: |"]
-    for labels in sorted({row["labels"] for row in rows}, key=str):
+    for labels in sorted({row["labels"] for row in rows}, key=lambda n: (n is None, n or 0)):
         errors = [row["test_error"] for row in rows if row["labels"] == labels]
         seeds = ", ".join(str(row["seed"]) for row in rows if row["labels"] == labels)
         spread = statistics.stdev(errors) if len(errors) > 1 else 0.0
@@ -80,12 +80,16 @@ def save_curves(runs, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run in runs:
         errors = [100 * epoch["test_error"] for epoch in run["epochs"]]
         ax.plot(range(1, len(errors) + 1), errors, label=run["name"])
     ax.set(xlabel="epoch", ylabel="test error (%)", yscale="log")
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -94,8 +98,9 @@ def save_curves(runs, path):
     plt.close(fig)
 
 
-def write_report(run_dirs, out, note=""):
-    """Copy the runs' records into `out` and write its REPORT.md and curves; returns the rows."""
+def write_report(run_dirs, out, note="", by_label=True):
+    """Copy the runs' records into `out` and write its REPORT.md and curves; returns the rows.
+    `by_label=False` leaves out the means per label count (for runs of different settings)."""
     out = Path(out)
     runs = [read_run(d) for d in run_dirs]
     names = [run["name"] for run in runs]
@@ -111,7 +116,9 @@ def write_report(run_dirs, out, note=""):
     text = [TITLE.format(name=out.name)]
     if note:
         text += [note.strip(), ""]
-    text += ["## By label count", "", *label_table(rows), "", "## Runs", "", *run_table(rows), "",
+    if by_label:
+        text += ["## By label count", "", *label_table(rows), ""]
+    text += ["## Runs", "", *run_table(rows), "",
              "## Test error after each epoch", "", f"![test error after each epoch]({CURVES})", ""]
     with atomic_write(out / "REPORT.md") as f:
         f.write("\n".join(text))
@@ -124,9 +131,11 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="the report's folder")
     parser.add_argument("--note", default="", help="a paragraph under the title (how the runs "
                         "were made: the command, the machine)")
+    parser.add_argument("--runs-only", action="store_true", help="no means per label count: "
+                        "the runs differ in more than their seeds")
     args = parser.parse_args(argv)
-    rows = write_report(args.runs, args.out, args.note)
-    print("\n".join(label_table(rows)))
+    rows = write_report(args.runs, args.out, args.note, by_label=not args.runs_only)
+    print("\n".join(run_table(rows) if args.runs_only else label_table(rows)))
 
 
 if __name__ == "__main__":

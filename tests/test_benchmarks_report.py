@@ -163,5 +163,8 @@ def test_fit_runs_report_copies_the_records_and_summarizes_each_label_count(tmp_
     assert "| 50 | 2 | 0, 1 | 3.00 % ± 1.41 | 4.00 % |" in text
     assert "| 20 | 1 | 0 | 20.00 % ± 0.00 | 20.00 % |" in text
     assert "| `b` | 50 | 1 | 2 | 4.00 % | 1 | ×0.5 |" in text
+    fit_runs.write_report(runs[:2], out, by_label=False)
+    text = (out / "REPORT.md").read_text()
+    assert "## By label count" not in text and "| `a` | 50 | 0 | 2 | 2.00 % | 0 | ×1 |" in text
     with pytest.raises(ValueError, match="holds no epoch"):
         fit_runs.read_run(_fit_run(tmp_path / "empty", 50, 2, []))
