@@ -96,3 +96,16 @@ def test_seed_group_needs_equal_configurations_and_the_jax_backend(mnist_subset)
     with pytest.raises(ValueError, match="one per trainer"):
         group.fit([(x_lab, y_lab, x_unl)], verbose=0)
 
+
+
+def test_each_run_of_a_group_keeps_its_own_class_shares():
+    """Labeled sets of different sizes are padded with zeros to stack them; the class shares
+    come from each run's own labels, so the padding does not count as class 0."""
+    group = SeedGroup([SemiSupervisedGAN((28, 28, 1), 2, small_config(seed=seed))
+                       for seed in (0, 1)])
+    x = np.zeros((4, 784), "float32")
+    prepared = [(x[:2], np.array([1, 1], "int32"), x), (x, np.array([0, 1, 1, 1], "int32"), x)]
+    data, axes = group._stack_data(prepared)
+    np.testing.assert_allclose(np.asarray(data["class_shares"]), [[0.0, 1.0], [0.25, 0.75]])
+    assert axes["class_shares"] == 0
+    assert np.asarray(data["y_labeled"])[0].tolist() == [1, 1, 0, 0]  # the padding

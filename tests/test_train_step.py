@@ -85,6 +85,12 @@ def test_distribution_alignment_keeps_a_running_mean_of_the_predictions(mnist_su
     assert "batch_prediction" not in metrics
 
 
+def test_class_shares_are_the_labels_shares():
+    trainer = SemiSupervisedGAN((28, 28, 1), 4, small_config())
+    np.testing.assert_allclose(trainer.class_shares([0, 0, 1, 3]), [0.5, 0.25, 0.0, 0.25])
+    assert trainer.class_shares([2]).dtype == np.float32
+
+
 def test_the_step_schedules_the_objectives_terms_by_its_count(mnist_subset):
     """The state's step count reaches the objective: CGAN's generated-pair term is off at step
     0 and on (full weight, no ramp) from step 1."""

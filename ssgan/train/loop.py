@@ -45,7 +45,8 @@ class Runs:
     Attributes:
         trainers: the `SemiSupervisedGAN`s, equal in configuration but for the seed.
         run_steps: the compiled steps (`ssgan.backends`: `run(state, data, indices)`).
-        data: the device arrays the step reads (`x_labeled`, `y_labeled`, `x_unlabeled`).
+        data: the device arrays the step reads (`x_labeled`, `y_labeled`, `class_shares`,
+            `x_unlabeled`).
         steps, per_call: steps per epoch and per compiled call.
         epoch: the last epoch every run has finished.
         diverged: run index → message, for runs whose losses became NaN or infinite.

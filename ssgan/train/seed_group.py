@@ -102,9 +102,13 @@ class SeedGroup(loop.Runs):
         data = {
             "x_labeled": to(np.stack([pad(p[0]) for p in prepared])),
             "y_labeled": to(np.stack([pad(p[1]) for p in prepared])),
+            # From each run's own labels: the padding rows would count as class 0.
+            "class_shares": to(np.stack([t.class_shares(p[1])
+                                         for t, p in zip(self.trainers, prepared)])),
             "x_unlabeled": to(prepared[0][2] if shared else np.stack([p[2] for p in prepared])),
         }
-        return data, {"x_labeled": 0, "y_labeled": 0, "x_unlabeled": None if shared else 0}
+        return data, {"x_labeled": 0, "y_labeled": 0, "class_shares": 0,
+                      "x_unlabeled": None if shared else 0}
 
     def epoch_indices(self, epoch):
         config = self.trainers[0].resolved

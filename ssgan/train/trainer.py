@@ -229,7 +229,14 @@ class SemiSupervisedGAN:
         to = self.backend.to_device
         return {"x_labeled": to(self.as_inputs(x_labeled)),
                 "y_labeled": to(np.asarray(y_labeled, dtype="int32")),
+                "class_shares": to(self.class_shares(y_labeled)),
                 "x_unlabeled": to(x_unlabeled)}
+
+    def class_shares(self, y_labeled):
+        """Each class's share of the labels (what distribution alignment aligns the predictions
+        with), computed once on the host from the labels as given, before any padding."""
+        counts = np.bincount(np.asarray(y_labeled, dtype="int64"), minlength=self.n_classes)
+        return (counts / max(len(y_labeled), 1)).astype("float32")
 
     @property
     def train_step(self):
