@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import as_numpy as _np
 from conftest import assert_pair_term
+from conftest import softmax_cross_entropy
 
 from ssgan import losses
 from ssgan.models import build_generator
@@ -162,3 +163,39 @@ def test_class_consistency_counts_the_samples_classified_as_requested():
     (grid,) = objective.grids(seed=0)
     assert grid.filename == "cgan_classes.png" and (grid.rows, grid.columns) == (10, 10)
     assert grid.row_labels == [str(k) for k in range(10)]
+
+
+def test_complement_rows_come_first_without_a_class_and_are_left_out_of_the_class_terms():
+    """`complement_share`: the first round(share · batch) generated rows get no class (a zero
+    one-hot); the class term, its accuracy and the pair term see only the rows with a class,
+    and nothing of the complement rows' logits reaches them (zero gradient there)."""
+    from ssgan.backends import get_backend
+
+    objective = ConditionalObjective(3, latent_dim=LATENT, complement_share=0.25,
+                                     pair_start=0, pair_ramp=0, pair_weight=1.0)
+    (z, y_hot), latent = objective.sample(keras.random.SeedGenerator(0), 8)
+    y_hot, y = _np(y_hot), _np(latent["y"])
+    assert _np(z).shape == (8, LATENT) and y.shape == (6,)
+    np.testing.assert_array_equal(y_hot[:2], 0.0)
+    np.testing.assert_array_equal(np.argmax(y_hot[2:], axis=1), y)
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(8, 3)).astype("float32")
+    features = _t(rng.normal(size=(8, 2)))
+    _, metrics = objective.generator_loss({"logits": _t(logits), "features": features},
+                                          {"features": features}, latent)
+    ce, _ = softmax_cross_entropy(logits[2:], y)
+    assert float(metrics["loss_class"]) == pytest.approx(ce, rel=1e-5)
+    assert float(metrics["fake_class_accuracy"]) == pytest.approx(
+        np.mean(np.argmax(logits[2:], axis=1) == y))
+
+    def pair_loss(params):
+        return objective.discriminator_loss({"logits": params}, latent, None, None,
+                                            step=_t(0, "int32"))
+
+    (value, _), grads = get_backend().value_and_grad(pair_loss)(_t(logits))
+    assert float(value) == pytest.approx(ce, rel=1e-5)
+    grads = _np(grads)
+    assert np.all(grads[:2] == 0.0) and np.abs(grads[2:]).max() > 0
+    for share in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="complement_share"):
+            ConditionalObjective(3, complement_share=share)

@@ -271,3 +271,29 @@ def test_the_pair_term_is_on_for_tied_codes_and_off_for_free_ones_by_default():
     assert InfoGANObjective(10, latent_dim=LATENT, pair_weight=0.5).pairs.weight == 0.5
     tied = InfoGANObjective(10, latent_dim=LATENT, tie_codes_to_labels=True, pair_weight=0.0)
     assert tied.pairs.weight == 0.0
+
+
+def test_complement_rows_have_all_codes_zero_and_no_part_in_the_code_terms():
+    """`complement_share`: the first round(share · batch) rows get zero codes, and the mutual
+    information loss is that of the coded rows alone (appending complement rows with any Q
+    output changes nothing)."""
+    objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
+                                 complement_share=0.5, pair_weight=0.0)
+    (z, c_hot, c_cont), latent = objective.sample(keras.random.SeedGenerator(0), 6)
+    c_hot, c_cont = _np(c_hot), _np(c_cont)
+    assert _np(z).shape == (6, LATENT) and _np(latent["c_cat"]).shape == (3,)
+    np.testing.assert_array_equal(c_hot[:3], 0.0)
+    np.testing.assert_array_equal(c_cont[:3], 0.0)
+    np.testing.assert_array_equal(np.argmax(c_hot[3:], axis=1), _np(latent["c_cat"]))
+    np.testing.assert_array_equal(c_cont[3:], _np(latent["c_cont"]))
+    rng = np.random.default_rng(0)
+    coded = rng.normal(size=(3, 5)).astype("float32")
+    alone = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
+                             pair_weight=0.0)
+    for complement in (np.zeros((3, 5)), rng.normal(scale=5.0, size=(3, 5))):
+        q = _t(np.concatenate([complement, coded]))
+        for mine, theirs in zip(objective.mutual_information_loss(q, latent),
+                                alone.mutual_information_loss(_t(coded), latent)):
+            assert float(mine) == pytest.approx(float(theirs), rel=1e-6)
+    with pytest.raises(ValueError, match="complement_share"):
+        InfoGANObjective(3, complement_share=1.0)

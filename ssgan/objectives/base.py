@@ -124,6 +124,25 @@ def match_features(fake_outputs, real_outputs):
                                  fake_outputs["features"])
 
 
+def check_share(share):
+    """A checked `complement_share`: a float in [0, 1)."""
+    share = float(share)
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"complement_share must be in [0, 1), got {share}.")
+    return share
+
+
+def complement_size(batch_size, share):
+    """How many rows of a generated batch of `batch_size` are complement rows (no condition)."""
+    return int(round(batch_size * share))
+
+
+def conditioned_rows(values, conditions):
+    """The last rows of `values`, one per row of `conditions`: the generated batch's rows made
+    with a condition (the complement rows, without one, come first)."""
+    return values[ops.shape(values)[0] - ops.shape(conditions)[0]:]
+
+
 class PairTerm(NamedTuple):
     """The generated-pair ("pseudo-discriminative") term of Triple-GAN (Li et al. 2017): the
     discriminator's K class logits on generated images G(z, y) are trained by cross-entropy

@@ -9,6 +9,9 @@ from ssgan.losses import classification_accuracy
 from ssgan.objectives.base import Grid
 from ssgan.objectives.base import Objective
 from ssgan.objectives.base import PairTerm
+from ssgan.objectives.base import check_share
+from ssgan.objectives.base import complement_size
+from ssgan.objectives.base import conditioned_rows
 from ssgan.objectives.base import match_features
 from ssgan.objectives.base import one_hot
 from ssgan.objectives.base import uniform_latent
@@ -36,6 +39,11 @@ class ConditionalObjective(Objective):
     not yet of their class (benchmarks/GENERATORS.md). `pair_weight=0` turns it off;
     `pair_start=0, pair_ramp=0` gives the constant AC-GAN term.
 
+    `complement_share` (default 0): the first round(share · batch) rows of each generated batch
+    get no class (a zero one-hot) and are trained by feature matching alone: "bad" fakes beside
+    the data, which a K+1 classifier learns from (Dai et al. 2017), where good class-y fakes
+    teach it that class y is unlikely. The class and pair terms see the other rows only.
+
     Metrics: `loss_feature_matching`, `loss_class` (unweighted) and `fake_class_accuracy` (share
     of fakes whose arg-max class is y); with the pair term `loss_pairs` (unweighted) and
     `pair_weight` (its current weight).
@@ -49,13 +57,14 @@ class ConditionalObjective(Objective):
     grid_note = "CGAN: row k requests class k."
 
     def __init__(self, n_classes, latent_dim=100, class_weight=1.0, feature_matching_weight=1.0,
-                 pair_weight=0.3, pair_start=2000, pair_ramp=2000):
+                 pair_weight=0.3, pair_start=2000, pair_ramp=2000, complement_share=0.0):
         super().__init__(n_classes, latent_dim)
         self.class_weight = float(class_weight)
         self.feature_matching_weight = float(feature_matching_weight)
         for option in ("class_weight", "feature_matching_weight"):
             if getattr(self, option) < 0:
                 raise ValueError(f"{option} must be ≥ 0, got {getattr(self, option)}.")
+        self.complement_share = check_share(complement_share)
         self.pairs = PairTerm.of(pair_weight, pair_start, pair_ramp)
 
     @property
@@ -64,20 +73,26 @@ class ConditionalObjective(Objective):
 
     def sample(self, seed_generator, batch_size):
         z = uniform_latent(seed_generator, batch_size, self.latent_dim)
-        y = keras.random.randint((batch_size,), 0, self.n_classes, seed=seed_generator)
-        return [z, ops.one_hot(y, self.n_classes)], {"y": y}
+        free = complement_size(batch_size, self.complement_share)
+        y = keras.random.randint((batch_size - free,), 0, self.n_classes, seed=seed_generator)
+        condition = ops.one_hot(y, self.n_classes)
+        if free:  # the complement rows come first, with no class
+            condition = ops.concatenate([ops.zeros((free, self.n_classes)), condition], axis=0)
+        return [z, condition], {"y": y}
 
     def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
-        return self.pairs.loss(fake_outputs["logits"], latent["y"], step)
+        logits = conditioned_rows(fake_outputs["logits"], latent["y"])
+        return self.pairs.loss(logits, latent["y"], step)
 
     def generator_loss(self, fake_outputs, real_outputs, latent):
         fm = match_features(fake_outputs, real_outputs)
-        class_loss = categorical_cross_entropy(fake_outputs["logits"], latent["y"])
+        logits = conditioned_rows(fake_outputs["logits"], latent["y"])
+        class_loss = categorical_cross_entropy(logits, latent["y"])
         loss = self.feature_matching_weight * fm + self.class_weight * class_loss
         return loss, {
             "loss_feature_matching": fm,
             "loss_class": class_loss,
-            "fake_class_accuracy": classification_accuracy(fake_outputs["logits"], latent["y"]),
+            "fake_class_accuracy": classification_accuracy(logits, latent["y"]),
         }
 
     def class_inputs(self, labels, seed=0):

@@ -11,6 +11,9 @@ from ssgan.losses import gaussian_negative_log_likelihood
 from ssgan.objectives.base import Grid
 from ssgan.objectives.base import Objective
 from ssgan.objectives.base import PairTerm
+from ssgan.objectives.base import check_share
+from ssgan.objectives.base import complement_size
+from ssgan.objectives.base import conditioned_rows
 from ssgan.objectives.base import match_features
 from ssgan.objectives.base import one_hot
 from ssgan.objectives.base import uniform_latent
@@ -56,6 +59,10 @@ class InfoGANObjective(Objective):
     it is off by default (None: 0), since codes that match classes only in part teach it wrong
     classes (benchmarks/GENERATORS.md); the map need not be one-to-one.
 
+    `complement_share` (default 0): the first round(share · batch) rows of each generated batch
+    have all codes 0 and are trained by feature matching alone, as in `ConditionalObjective`;
+    the mutual-information and pair terms see the other rows only.
+
     The `q` output holds the C categorical logits then the m means. Metrics: D side
     `loss_q_categorical`, `loss_q_continuous` (unweighted), `loss_q_labels` (tied), `loss_pairs`
     (unweighted) and `pair_weight` (current); G side
@@ -78,7 +85,7 @@ class InfoGANObjective(Objective):
                  categorical_weight=1.0, continuous_weight=0.5, feature_matching_weight=1.0,
                  tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
                  q_categorical_input="class_logits", pair_weight=None, pair_start=2000,
-                 pair_ramp=2000):
+                 pair_ramp=2000, complement_share=0.0):
         super().__init__(n_classes, latent_dim)
         self.n_categories = int(n_categories)
         self.n_continuous = int(n_continuous)
@@ -89,6 +96,7 @@ class InfoGANObjective(Objective):
         self.tie_weight = self.categorical_weight if tie_weight is None else float(tie_weight)
         self.q_hidden = int(q_hidden)
         self.q_categorical_input = str(q_categorical_input)
+        self.complement_share = check_share(complement_share)
         self._check()
         if pair_weight is None:
             pair_weight = TIED_PAIR_WEIGHT if self.tie_codes_to_labels else 0.0
@@ -157,21 +165,24 @@ class InfoGANObjective(Objective):
 
     def sample(self, seed_generator, batch_size):
         z = uniform_latent(seed_generator, batch_size, self.latent_dim)
-        c_cat = keras.random.randint((batch_size,), 0, self.n_categories, seed=seed_generator)
-        inputs = [z, ops.one_hot(c_cat, self.n_categories)]
+        free = complement_size(batch_size, self.complement_share)
+        n = batch_size - free
+        c_cat = keras.random.randint((n,), 0, self.n_categories, seed=seed_generator)
+        codes = [ops.one_hot(c_cat, self.n_categories)]
         latent = {"c_cat": c_cat}
         if self.n_continuous:
-            c_cont = keras.random.uniform(
-                (batch_size, self.n_continuous), -1.0, 1.0, seed=seed_generator
-            )
-            inputs.append(c_cont)
+            c_cont = keras.random.uniform((n, self.n_continuous), -1.0, 1.0, seed=seed_generator)
+            codes.append(c_cont)
             latent["c_cont"] = c_cont
-        return inputs, latent
+        if free:  # the complement rows come first, with all codes 0
+            codes = [ops.concatenate([ops.zeros((free, ops.shape(c)[1])), c], axis=0)
+                     for c in codes]
+        return [z, *codes], latent
 
     def mutual_information_loss(self, q, latent):
         """(λ-weighted L_MI, unweighted categorical CE, unweighted Gaussian NLL) of the Q head's
-        output `q` against the codes in `latent`."""
-        logits, means = self.split_q(q)
+        output `q` against the codes in `latent` (the rows made with codes)."""
+        logits, means = self.split_q(conditioned_rows(q, latent["c_cat"]))
         categorical = categorical_cross_entropy(logits, latent["c_cat"])
         if self.n_continuous:
             continuous = gaussian_negative_log_likelihood(means, latent["c_cont"])
@@ -198,7 +209,7 @@ class InfoGANObjective(Objective):
             loss = loss + self.tie_weight * tie
             metrics["loss_q_labels"] = tie
         if self.pairs.weight:
-            logits = fake_outputs["logits"]
+            logits = conditioned_rows(fake_outputs["logits"], latent["c_cat"])
             pairs, pair_metrics = self.pairs.loss(
                 logits, self.pair_targets(logits, latent["c_cat"]), step)
             loss = loss + pairs

@@ -104,7 +104,9 @@ def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, histo
     """The discriminator's loss on `batch` (x_labeled, y_labeled, x_unlabeled, x_fake, latent):
     supervised cross-entropy + unlabeled_weight · real/fake loss + the objective's terms
     (+ historical averaging); `step`, the count of discriminator updates so far, schedules the
-    objective's terms. Returns (loss, (new non-trainable state, metrics))."""
+    objective's terms. Returns (loss, (new non-trainable state, metrics, statistics)), the
+    statistics what the step keeps beyond the metrics (`batch_prediction`, the batch's mean
+    consistency target, with distribution alignment)."""
     batches = [batch["x_labeled"], batch["x_unlabeled"], batch["x_fake"]]
     if config.consistency_weight:
         batches.append(batch["x_unlabeled"])  # a second pass, under other noise
@@ -124,10 +126,11 @@ def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, histo
     if config.entropy_weight:
         loss_entropy = losses.conditional_entropy(out_unl["logits"])
         total = total + config.entropy_weight * loss_entropy
+    statistics = {}
     if config.consistency_weight:
         target = ops.softmax(outputs[3]["logits"], axis=-1)
         if "mean_prediction" in batch:  # distribution alignment
-            extra_metrics = {**extra_metrics, "batch_prediction": ops.mean(target, axis=0)}
+            statistics["batch_prediction"] = ops.mean(target, axis=0)
             target = losses.aligned_targets(target, batch["class_shares"],
                                             batch["mean_prediction"])
         loss_consistency = losses.consistency_target_loss(out_unl["logits"], target)
@@ -146,7 +149,7 @@ def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, histo
         metrics["loss_entropy"] = loss_entropy
     if config.consistency_weight:
         metrics["loss_consistency"] = loss_consistency
-    return total, (d_non_trainable, metrics)
+    return total, (d_non_trainable, metrics, statistics)
 
 
 def generator_loss(model, config, g_trainable, g_non_trainable, d_trainable, d_non_trainable,
@@ -216,7 +219,7 @@ def train_step(model, config, optimizers, value_and_grad, state, data, indices):
     )
     d_batch = {**labeled_batch(data, indices), "x_fake": ops.stop_gradient(x_fake),
                "latent": latent, **alignment_inputs(state, data)}
-    (_, (d_non_trainable, d_metrics)), d_grads = value_and_grad(
+    (_, (d_non_trainable, d_metrics, statistics)), d_grads = value_and_grad(
         lambda params, *args: discriminator_loss(model, config, params, *args, step=state.step)
     )(state.d_trainable, state.d_non_trainable, d_batch, state.d_history)
     d_trainable, d_optimizer = optimizers.discriminator.apply(
@@ -225,9 +228,9 @@ def train_step(model, config, optimizers, value_and_grad, state, data, indices):
     ema = moving_average(state.ema, d_trainable, config.ema_rate)
     mean_prediction = state.mean_prediction
     if mean_prediction:
-        d_metrics = dict(d_metrics)
-        batch_prediction = d_metrics.pop("batch_prediction")
-        mean_prediction = moving_average(mean_prediction, [batch_prediction], ALIGNMENT_RATE)
+        mean_prediction = moving_average(mean_prediction, [statistics["batch_prediction"]],
+                                         ALIGNMENT_RATE)
+        d_metrics = {**d_metrics}
         d_metrics["prediction_imbalance"] = ops.max(mean_prediction[0]) / ops.min(
             mean_prediction[0])
 

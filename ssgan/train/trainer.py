@@ -319,7 +319,7 @@ class SemiSupervisedGAN:
                    "y_labeled": to(np.asarray(y_labeled, "int32")),
                    "x_unlabeled": to(self.as_inputs(x_unlabeled)), "x_fake": x_fake,
                    "latent": latent}
-        d_loss, (_, d_metrics) = steps.discriminator_loss(
+        d_loss, (_, d_metrics, _) = steps.discriminator_loss(
             model, self.resolved, state.d_trainable, state.d_non_trainable, d_batch,
             training=training, step=state.step)
         real, _ = steps.real_outputs(model, state.d_trainable, state.d_non_trainable,
