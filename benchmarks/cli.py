@@ -82,7 +82,7 @@ def _add_plan_flags(add):
         help="generated samples per MNIST-FID / generator metric (default 10000; --quick 500)")
     add("--set", dest="overrides", type=_override, action="append", default=[],
         metavar="KEY=VALUE", help="set a TrainingConfig field for every run (JSON value), e.g. "
-        "--set learning_rate=0.001; repeatable")
+        "--set learning_rate=0.001; repeatable; generator_options add to a variant's own")
 
 
 def _add_run_flags(add):

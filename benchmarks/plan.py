@@ -195,7 +195,8 @@ class RunSpec:
         The generator's options are complete, its defaults included: a run recorded before a
         default changed is another run."""
         fields = self.config_fields
-        options = {**objective_defaults(fields["generator"]), **fields["generator_options"]}
+        options = {**objective_defaults(fields["generator"]), **fields["generator_options"],
+                   **self.settings["overrides"].get("generator_options", {})}
         return {"dataset": self.dataset, "variant": self.variant, "labels": self.labels,
                 "seed": self.seed, **fields, "generator_options": options,
                 **{k: self.settings[k] for k in SETTINGS}}
@@ -236,7 +237,8 @@ def build_plan(args, settings, seeds):
 
 
 def training_config(spec):
-    """The `TrainingConfig` of a run: its variant's fields, the settings, then `--set`."""
+    """The `TrainingConfig` of a run: its variant's fields, the settings, then `--set` (whose
+    `generator_options` add to the variant's, e.g. `infogan-tied` keeps its tied codes)."""
     s = spec.settings
     values = {
         **spec.config_fields,
@@ -247,5 +249,9 @@ def training_config(spec):
     for key in ("discriminator_hidden", "generator_hidden"):
         if s[key] is not None:
             values[key] = tuple(s[key])
-    values.update(s["overrides"])
+    overrides = dict(s["overrides"])
+    if "generator_options" in overrides:  # added to the variant's options, not in their place
+        values["generator_options"] = {**values["generator_options"],
+                                       **overrides.pop("generator_options")}
+    values.update(overrides)
     return TrainingConfig(**values)

@@ -495,3 +495,16 @@ def test_run_epoch_seconds_is_the_steps_epoch_over_its_runs():
     assert records.run_epoch_seconds({"seconds_per_epoch": 10.0, "runs_in_step": 5}) == 2.0
     assert records.run_epoch_seconds({"seconds_per_epoch": 3.0}) == 3.0  # trained alone
     assert records.run_epoch_seconds({"seconds_per_epoch": None, "runs_in_step": 2}) is None
+
+
+def test_a_generator_options_override_adds_to_the_variants_options():
+    """`--set generator_options=...` adds to a variant's own options (infogan-tied keeps its
+    tied codes) in the trained config and in the run's identity."""
+    _, settings, _ = _parse("--epochs", "2", "--set", 'generator_options={"complement_share": 0.5}',
+                            "--set", "consistency_weight=1.0")
+    spec = plan.RunSpec("infogan-tied", 100, 0, [], "mnist", settings)
+    config = plan.training_config(spec)
+    assert config.generator_options == {"tie_codes_to_labels": True, "complement_share": 0.5}
+    assert config.consistency_weight == 1.0
+    options = spec.identity["generator_options"]
+    assert options["tie_codes_to_labels"] is True and options["complement_share"] == 0.5
