@@ -181,11 +181,13 @@ class RunSpec:
     @property
     def config_fields(self):
         # The "full" recipe's optimizer (constant learning rates, the gentler generator), then
-        # the variant's own fields (generator, VBN, minibatch discrimination).
+        # the variant's own fields (generator, VBN, minibatch discrimination); `--set
+        # generator_options` adds to the variant's options (infogan-tied keeps its tied codes).
         fields = recipe_settings("full", epochs=self.settings["epochs"])
         del fields["epochs"]
         fields.update({k: v for k, v in variants()[self.variant].items() if k != "label"})
-        fields.setdefault("generator_options", {})
+        fields["generator_options"] = {**fields.get("generator_options", {}),
+                                       **self.settings["overrides"].get("generator_options", {})}
         fields.setdefault("minibatch_discrimination", False)
         return fields
 
@@ -195,8 +197,7 @@ class RunSpec:
         The generator's options are complete, its defaults included: a run recorded before a
         default changed is another run."""
         fields = self.config_fields
-        options = {**objective_defaults(fields["generator"]), **fields["generator_options"],
-                   **self.settings["overrides"].get("generator_options", {})}
+        options = {**objective_defaults(fields["generator"]), **fields["generator_options"]}
         return {"dataset": self.dataset, "variant": self.variant, "labels": self.labels,
                 "seed": self.seed, **fields, "generator_options": options,
                 **{k: self.settings[k] for k in SETTINGS}}
@@ -237,8 +238,8 @@ def build_plan(args, settings, seeds):
 
 
 def training_config(spec):
-    """The `TrainingConfig` of a run: its variant's fields, the settings, then `--set` (whose
-    `generator_options` add to the variant's, e.g. `infogan-tied` keeps its tied codes)."""
+    """The `TrainingConfig` of a run: its variant's fields (with `--set generator_options`),
+    the settings, then the rest of `--set`."""
     s = spec.settings
     values = {
         **spec.config_fields,
@@ -249,9 +250,5 @@ def training_config(spec):
     for key in ("discriminator_hidden", "generator_hidden"):
         if s[key] is not None:
             values[key] = tuple(s[key])
-    overrides = dict(s["overrides"])
-    if "generator_options" in overrides:  # added to the variant's options, not in their place
-        values["generator_options"] = {**values["generator_options"],
-                                       **overrides.pop("generator_options")}
-    values.update(overrides)
+    values.update({k: v for k, v in s["overrides"].items() if k != "generator_options"})
     return TrainingConfig(**values)

@@ -152,3 +152,17 @@ def assert_pair_term(value, metrics, grads, logits, targets, weight):
     else:
         assert value == pytest.approx(weight * ce, rel=1e-5)
         np.testing.assert_allclose(grads, weight * ce_grad, rtol=1e-4, atol=1e-7)
+
+
+# The label of the ablation's minibatch rows (the paper's minibatch model) in reports.
+PAPER_MINIBATCH_LABEL = "minibatch discrimination (the paper's model: GAN loss)"
+
+
+def parse_harness(*argv):
+    """The settings and plan of `benchmarks/run_all.py argv`: (args, settings, runs)."""
+    from benchmarks import cli
+    from benchmarks import plan
+
+    args = cli.build_parser().parse_args(list(argv))
+    settings = plan.settings_from_args(args)
+    return args, settings, plan.build_plan(args, settings, plan.seeds_from(args.seeds, args.quick))

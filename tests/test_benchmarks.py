@@ -1,6 +1,7 @@
 """The benchmark harness: `benchmarks/run_all.py --quick` end to end (results.json, REPORT.md,
 PNGs, --resume) and `benchmarks/speed.py --quick`, plus the pure helpers of the `benchmarks`
-package (the report's rendering: test_benchmarks_report.py)."""
+package (the report's rendering: test_benchmarks_report.py; the plan of runs:
+test_benchmarks_plan.py)."""
 
 import contextlib
 import fcntl
@@ -15,6 +16,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import PAPER_MINIBATCH_LABEL
+from conftest import parse_harness
 
 from benchmarks import cli
 from benchmarks import plan
@@ -38,7 +41,6 @@ QUICK_RUNS = {  # --quick: one seed, every label count, the ablation and every g
     "mbd-gan-l100-s0", "mbd-gan-vbn-l100-s0", "cgan-l100-s0", "infogan-l100-s0",
     "infogan-tied-l100-s0",
 }
-PAPER_MINIBATCH_LABEL = "minibatch discrimination (the paper's model: GAN loss)"
 
 
 def _run(script, *args, cwd=ROOT):
@@ -47,13 +49,6 @@ def _run(script, *args, cwd=ROOT):
     result = subprocess.run([sys.executable, str(BENCHMARKS / script), *args],
                             capture_output=True, text=True, timeout=900, env=env, cwd=cwd)
     return result, time.perf_counter() - start
-
-
-def _parse(*argv):
-    """The settings and plan of `run_all.py argv`."""
-    args = cli.build_parser().parse_args(list(argv))
-    settings = plan.settings_from_args(args)
-    return args, settings, plan.build_plan(args, settings, plan.seeds_from(args.seeds, args.quick))
 
 
 @contextlib.contextmanager
@@ -256,96 +251,6 @@ def test_bad_flags_are_one_error_line(argv, tmp_path, capsys):
     assert argv[1].partition("=")[0] in err or argv[0] in err
 
 
-def test_plan_shares_runs_between_sections():
-    _, _, runs = _parse("--seeds", "2")
-    ids = [spec.run_id for spec in runs]
-    # 4 label counts; the ablation's fm-vbn, mbd-gan, mbd-gan-vbn; the cgan and infogan rows
-    # (feature matching's and minibatch's generator rows are the ablation's fm and mbd-gan).
-    assert len(ids) == len(set(ids)) == 2 * (4 + 3 + 3)
-    assert ids[0] == "fm-l20-s0"
-    shared = next(spec for spec in runs if spec.run_id == "fm-l100-s1")
-    assert shared.sections == ["labels", "ablation", "generators"]
-    minibatch = next(spec for spec in runs if spec.run_id == "mbd-gan-l100-s1")
-    assert minibatch.sections == ["ablation", "generators"]
-    assert not any(spec.variant in plan.LEGACY_ABLATION for spec in runs)
-    # A changed setting is a different run (not skipped by --resume); the seed list is not.
-    _, other, _ = _parse("--epochs", "7")
-    assert plan.RunSpec("fm", 100, 1, [], "mnist", other).key != shared.key
-    assert plan.seeds_from("3", False) == [0, 1, 2] and plan.seeds_from("4,7", False) == [4, 7]
-    with pytest.raises(ValueError, match="positive"):
-        plan.seeds_from("0", False)
-
-
-def test_run_keys_are_those_of_the_committed_results_unless_a_default_changed():
-    """A run's key (what --resume matches) is a hash of its identity: it must not change, or
-    committed suites would train again. mnist-cpu was built by several invocations of one set
-    of settings; the key of every run whose generator takes no options must come out of the
-    current code. Its CGAN and InfoGAN runs predate the generated-pair term, a default of those
-    objectives since: their identity now holds the defaults, so they are other runs."""
-    document = json.loads((BENCHMARKS / "results" / "mnist-cpu" / "results.json").read_text())
-    settings = document["suite"]["settings"]
-    for record in document["runs"]:
-        spec = plan.RunSpec(record["variant"], record["labels"], record["seed"], [],
-                            record["dataset"], settings)
-        options = spec.identity["generator_options"]
-        assert (spec.key == record["key"]) == (not options), record["id"]
-        assert "pair_weight" not in record["options"]["generator_options"]
-    cgan = plan.RunSpec("cgan", 100, 0, [], "mnist", settings).identity["generator_options"]
-    assert cgan["pair_weight"] == 0.3 and cgan["class_weight"] == 1.0
-    tied = plan.RunSpec("infogan-tied", 100, 0, [], "mnist", settings).identity
-    assert tied["generator_options"]["tie_codes_to_labels"] is True  # given over the default
-
-
-def test_generator_variants_come_from_the_objectives_registry():
-    from ssgan.objectives import OBJECTIVES
-
-    names = plan.generators()
-    assert list(names) == ["feature-matching", "cgan", "infogan", "infogan-tied", "minibatch"]
-    assert names["feature-matching"] == plan.RECOMMENDED  # the label table's configuration
-    table = plan.variants()
-    assert table["cgan"] == {"label": OBJECTIVES["cgan"].label, "generator": "cgan",
-                             **OBJECTIVES["cgan"].harness_settings}
-    assert table["infogan-tied"]["generator_options"] == {"tie_codes_to_labels": True}
-    assert table["infogan-tied"]["label"] == "InfoGAN (codes tied to labels)"
-    assert set(plan.ABLATION) <= set(table)
-    columns, notes = report.generator_metrics(["fm", "cgan", "infogan", "infogan-tied"])
-    assert list(columns.values()) == ["CGAN class consistency (%)",
-                                      "InfoGAN code→class acc. (%)", "code k ↦ class k (%)"]
-    assert len(notes) == 2
-
-
-def test_the_ablations_minibatch_rows_are_the_papers_model():
-    """The ablation runs the `minibatch` objective (minibatch discrimination, generator trained
-    with the GAN loss), and the minibatch generator row is that run; the earlier rows with the
-    feature-matching generator keep their fields (their keys are in committed suites)."""
-    from ssgan.objectives import OBJECTIVES
-
-    table = plan.variants()
-    faithful = {"generator": "minibatch", **OBJECTIVES["minibatch"].harness_settings}
-    assert table["mbd-gan"] == {"label": PAPER_MINIBATCH_LABEL, **faithful}
-    assert table["mbd-gan-vbn"] == {"label": f"{PAPER_MINIBATCH_LABEL} + VBN",
-                                    **faithful, "vbn": True}
-    assert plan.generators()["minibatch"] == "mbd-gan"
-    assert plan.ABLATION == ("fm", "fm-vbn", "mbd-gan", "mbd-gan-vbn")
-    for variant, vbn in (("mbd", False), ("mbd-vbn", True)):
-        assert {k: v for k, v in table[variant].items() if k != "label"} == {
-            "generator": "feature-matching", "minibatch_discrimination": True, "vbn": vbn}
-        assert "feature-matching generator" in table[variant]["label"]
-    _, settings, _ = _parse("--epochs", "6")
-    fields = plan.RunSpec("mbd-gan", 100, 0, [], "mnist", settings).config_fields
-    assert fields["generator_steps"] == 3 and fields["minibatch_discrimination"] is True
-
-
-def test_quick_widths_come_from_the_architecture():
-    from ssgan.models import ARCHITECTURES
-
-    for name, architecture in ARCHITECTURES.items():
-        _, settings, _ = _parse("--quick", "--architecture", name)
-        d_hidden, g_hidden = architecture.smoke_hidden
-        assert settings["discriminator_hidden"] == list(d_hidden)
-        assert settings["generator_hidden"] == list(g_hidden)
-
-
 def test_eta_scales_with_the_runs_side_by_side():
     timing = schedule.Timing()
     # Five runs of "fm" side by side: 100 s an epoch, 25 s of overhead (5 s per run).
@@ -393,7 +298,7 @@ def test_speed_quick_writes_its_json(tmp_path):
 
 
 def test_units_group_runs_of_a_configuration_on_jax_only():
-    _, _, runs = _parse("--seeds", "3", "--labels", "20,100", "--no-ablation",
+    _, _, runs = parse_harness("--seeds", "3", "--labels", "20,100", "--no-ablation",
                         "--generators", "cgan")
     assert [len(u) for u in schedule.units(runs, 1, "jax")] == [1] * 9
     assert [len(u) for u in schedule.units(runs, 0, "tensorflow")] == [1] * 9
@@ -423,22 +328,10 @@ def test_report_only_rewrites_the_report_and_shows_interrupted_runs(quick_suite,
     assert (out / "curves" / "fm-l50.png").exists()
 
 
-def test_every_variant_trains_with_the_full_recipes_optimizer():
-    _, settings, _ = _parse("--epochs", "40")
-    fields = plan.RunSpec("fm", 100, 0, [], "mnist", settings).config_fields
-    assert (fields["vbn"], fields["lr_decay_start"], fields["generator_learning_rate"],
-            fields["generator_beta_1"], fields["beta_2"]) == (False, 40, 0.001, 0.0, 0.9999)
-    assert plan.RunSpec("fm-vbn", 100, 0, [], "mnist", settings).config_fields["vbn"] is True
-    # --set wins over the recipe (it is applied last, in training_config).
-    _, settings, _ = _parse("--set", "generator_learning_rate=0.003")
-    spec = plan.RunSpec("fm", 100, 0, [], "mnist", settings)
-    assert plan.training_config(spec).generator_learning_rate == 0.003
-
-
 def test_a_stop_during_the_generator_metrics_keeps_the_trained_run(tmp_path):
     """SIGTERM while measuring FID: the run stays ok with its curve, the unit's other runs skip
     their metrics, and the suite is told to stop."""
-    _, settings, _ = _parse("--quick")
+    _, settings, _ = parse_harness("--quick")
     context = runner.Context("jax", "test", verbose=0)
     calls = []
 
@@ -495,16 +388,3 @@ def test_run_epoch_seconds_is_the_steps_epoch_over_its_runs():
     assert records.run_epoch_seconds({"seconds_per_epoch": 10.0, "runs_in_step": 5}) == 2.0
     assert records.run_epoch_seconds({"seconds_per_epoch": 3.0}) == 3.0  # trained alone
     assert records.run_epoch_seconds({"seconds_per_epoch": None, "runs_in_step": 2}) is None
-
-
-def test_a_generator_options_override_adds_to_the_variants_options():
-    """`--set generator_options=...` adds to a variant's own options (infogan-tied keeps its
-    tied codes) in the trained config and in the run's identity."""
-    _, settings, _ = _parse("--epochs", "2", "--set", 'generator_options={"complement_share": 0.5}',
-                            "--set", "consistency_weight=1.0")
-    spec = plan.RunSpec("infogan-tied", 100, 0, [], "mnist", settings)
-    config = plan.training_config(spec)
-    assert config.generator_options == {"tie_codes_to_labels": True, "complement_share": 0.5}
-    assert config.consistency_weight == 1.0
-    options = spec.identity["generator_options"]
-    assert options["tie_codes_to_labels"] is True and options["complement_share"] == 0.5

@@ -137,6 +137,15 @@ def complement_size(batch_size, share):
     return int(round(batch_size * share))
 
 
+def with_complement_rows(conditions, free):
+    """`conditions` (rows of a generator input) after `free` rows of zeros: the complement rows,
+    made without a condition, come first."""
+    if not free:
+        return conditions
+    zeros = ops.zeros((free, ops.shape(conditions)[1]), dtype=conditions.dtype)
+    return ops.concatenate([zeros, conditions], axis=0)
+
+
 def conditioned_rows(values, conditions):
     """The last rows of `values`, one per row of `conditions`: the generated batch's rows made
     with a condition (the complement rows, without one, come first)."""

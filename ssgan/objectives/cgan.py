@@ -16,6 +16,7 @@ from ssgan.objectives.base import match_features
 from ssgan.objectives.base import one_hot
 from ssgan.objectives.base import uniform_latent
 from ssgan.objectives.base import uniform_z
+from ssgan.objectives.base import with_complement_rows
 
 
 class ConditionalObjective(Objective):
@@ -75,10 +76,7 @@ class ConditionalObjective(Objective):
         z = uniform_latent(seed_generator, batch_size, self.latent_dim)
         free = complement_size(batch_size, self.complement_share)
         y = keras.random.randint((batch_size - free,), 0, self.n_classes, seed=seed_generator)
-        condition = ops.one_hot(y, self.n_classes)
-        if free:  # the complement rows come first, with no class
-            condition = ops.concatenate([ops.zeros((free, self.n_classes)), condition], axis=0)
-        return [z, condition], {"y": y}
+        return [z, with_complement_rows(ops.one_hot(y, self.n_classes), free)], {"y": y}
 
     def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
         logits = conditioned_rows(fake_outputs["logits"], latent["y"])

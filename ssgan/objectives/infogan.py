@@ -18,6 +18,7 @@ from ssgan.objectives.base import match_features
 from ssgan.objectives.base import one_hot
 from ssgan.objectives.base import uniform_latent
 from ssgan.objectives.base import uniform_z
+from ssgan.objectives.base import with_complement_rows
 
 # What Q's categorical logits read: the discriminator's feature layer (InfoGAN's Q) or its K
 # class logits (through a learned linear map).
@@ -174,10 +175,7 @@ class InfoGANObjective(Objective):
             c_cont = keras.random.uniform((n, self.n_continuous), -1.0, 1.0, seed=seed_generator)
             codes.append(c_cont)
             latent["c_cont"] = c_cont
-        if free:  # the complement rows come first, with all codes 0
-            codes = [ops.concatenate([ops.zeros((free, ops.shape(c)[1])), c], axis=0)
-                     for c in codes]
-        return [z, *codes], latent
+        return [z, *(with_complement_rows(c, free) for c in codes)], latent
 
     def mutual_information_loss(self, q, latent):
         """(λ-weighted L_MI, unweighted categorical CE, unweighted Gaussian NLL) of the Q head's
