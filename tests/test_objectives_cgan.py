@@ -22,7 +22,8 @@ def _t(x, dtype="float32"):
 
 
 def test_cgan_sample_shapes_and_uniform_classes():
-    objective = ConditionalObjective(10, latent_dim=LATENT)
+    # Every row conditioned (no complement rows), so each carries a one-hot class.
+    objective = ConditionalObjective(10, latent_dim=LATENT, complement_share=0.0)
     (z, y_hot), latent = objective.sample(keras.random.SeedGenerator(0), 2000)
     z, y_hot, y = _np(z), _np(y_hot), _np(latent["y"])
     assert z.shape == (2000, LATENT) and y_hot.shape == (2000, 10) and y.shape == (2000,)

@@ -22,7 +22,8 @@ def _t(x, dtype="float32"):
 
 
 def test_infogan_sample_code_shapes_and_ranges():
-    objective = InfoGANObjective(10, latent_dim=LATENT)
+    # Every row coded (no complement rows), so each carries a one-hot categorical code.
+    objective = InfoGANObjective(10, latent_dim=LATENT, complement_share=0.0)
     inputs, latent = objective.sample(keras.random.SeedGenerator(1), 2000)
     z, c_hot, c_cont = (_np(x) for x in inputs)
     assert z.shape == (2000, LATENT) and c_hot.shape == (2000, 10) and c_cont.shape == (2000, 2)

@@ -40,7 +40,7 @@ class ConditionalObjective(Objective):
     not yet of their class (benchmarks/GENERATORS.md). `pair_weight=0` turns it off;
     `pair_start=0, pair_ramp=0` gives the constant AC-GAN term.
 
-    `complement_share` (default 0): the first round(share · batch) rows of each generated batch
+    `complement_share` (default 0.8): the first round(share · batch) rows of each generated batch
     get no class (a zero one-hot) and are trained by feature matching alone: "bad" fakes beside
     the data, which a K+1 classifier learns from (Dai et al. 2017), where good class-y fakes
     teach it that class y is unlikely. The class and pair terms see the other rows only.
@@ -58,7 +58,7 @@ class ConditionalObjective(Objective):
     grid_note = "CGAN: row k requests class k."
 
     def __init__(self, n_classes, latent_dim=100, class_weight=1.0, feature_matching_weight=1.0,
-                 pair_weight=0.3, pair_start=2000, pair_ramp=2000, complement_share=0.0):
+                 pair_weight=0.3, pair_start=2000, pair_ramp=2000, complement_share=0.8):
         super().__init__(n_classes, latent_dim)
         self.class_weight = float(class_weight)
         self.feature_matching_weight = float(feature_matching_weight)

@@ -60,7 +60,7 @@ class InfoGANObjective(Objective):
     it is off by default (None: 0), since codes that match classes only in part teach it wrong
     classes (benchmarks/GENERATORS.md); the map need not be one-to-one.
 
-    `complement_share` (default 0): the first round(share · batch) rows of each generated batch
+    `complement_share` (default 0.8): the first round(share · batch) rows of each generated batch
     have all codes 0 and are trained by feature matching alone, as in `ConditionalObjective`;
     the mutual-information and pair terms see the other rows only.
 
@@ -86,7 +86,7 @@ class InfoGANObjective(Objective):
                  categorical_weight=1.0, continuous_weight=0.5, feature_matching_weight=1.0,
                  tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
                  q_categorical_input="class_logits", pair_weight=None, pair_start=2000,
-                 pair_ramp=2000, complement_share=0.0):
+                 pair_ramp=2000, complement_share=0.8):
         super().__init__(n_classes, latent_dim)
         self.n_categories = int(n_categories)
         self.n_continuous = int(n_continuous)
