@@ -200,3 +200,38 @@ def test_complement_rows_come_first_without_a_class_and_are_left_out_of_the_clas
     for share in (-0.1, 1.0):
         with pytest.raises(ValueError, match="complement_share"):
             ConditionalObjective(3, complement_share=share)
+
+
+@pytest.mark.parametrize("share", [0.25, 0.0])
+def test_gan_conditioned_loss_trains_the_class_rows_by_the_gan_loss(share):
+    """`conditioned_loss="gan"`: the rows with a class get λ·CE + mean softplus(−logsumexp l);
+    feature matching sees the complement rows only (nothing without them), so no gradient of it
+    reaches the conditioned rows' features."""
+    from ssgan.backends import get_backend
+
+    objective = ConditionalObjective(3, latent_dim=LATENT, complement_share=share,
+                                     class_weight=0.5, feature_matching_weight=2.0,
+                                     conditioned_loss="gan")
+    _, latent = objective.sample(keras.random.SeedGenerator(0), 8)
+    y, free = _np(latent["y"]), 8 - len(_np(latent["y"]))
+    assert free == round(8 * share)
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(8, 3)).astype("float32")
+    fake, real = rng.normal(size=(8, 2)), rng.normal(size=(5, 2))
+    ce, _ = softmax_cross_entropy(logits[free:], y)
+    log_z = np.log(np.exp(logits[free:].astype(np.float64)).sum(axis=1))
+    realness = np.mean(np.log1p(np.exp(-log_z)))
+    fm = np.mean((real.mean(axis=0) - fake[:free].mean(axis=0)) ** 2) if free else 0.0
+
+    def loss(features):
+        return objective.generator_loss({"logits": _t(logits), "features": features},
+                                        {"features": _t(real)}, latent)
+
+    (value, metrics), grads = get_backend().value_and_grad(loss)(_t(fake))
+    assert float(value) == pytest.approx(0.5 * ce + realness + 2.0 * fm, rel=1e-5)
+    assert float(metrics["loss_realness"]) == pytest.approx(realness, rel=1e-5)
+    assert ("loss_feature_matching" in metrics) == bool(free)
+    grads = np.zeros(fake.shape) if grads is None else _np(grads)  # None: features unused
+    assert np.all(grads[free:] == 0.0) and (not free or np.abs(grads[:free]).max() > 0)
+    with pytest.raises(ValueError, match="conditioned_loss"):
+        ConditionalObjective(3, conditioned_loss="wasserstein")

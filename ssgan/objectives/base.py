@@ -152,6 +152,12 @@ def conditioned_rows(values, conditions):
     return values[ops.shape(values)[0] - ops.shape(conditions)[0]:]
 
 
+def complement_rows(values, conditions):
+    """The first rows of `values`, those made without a condition: all but the last
+    len(`conditions`) (see `conditioned_rows`)."""
+    return values[: ops.shape(values)[0] - ops.shape(conditions)[0]]
+
+
 class PairTerm(NamedTuple):
     """The generated-pair ("pseudo-discriminative") term of Triple-GAN (Li et al. 2017): the
     discriminator's K class logits on generated images G(z, y) are trained by cross-entropy

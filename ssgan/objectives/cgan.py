@@ -6,10 +6,12 @@ from keras import ops
 
 from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import classification_accuracy
+from ssgan.losses import non_saturating_generator_loss
 from ssgan.objectives.base import Grid
 from ssgan.objectives.base import Objective
 from ssgan.objectives.base import PairTerm
 from ssgan.objectives.base import check_share
+from ssgan.objectives.base import complement_rows
 from ssgan.objectives.base import complement_size
 from ssgan.objectives.base import conditioned_rows
 from ssgan.objectives.base import match_features
@@ -17,6 +19,10 @@ from ssgan.objectives.base import one_hot
 from ssgan.objectives.base import uniform_latent
 from ssgan.objectives.base import uniform_z
 from ssgan.objectives.base import with_complement_rows
+
+
+# What trains the rows of a generated batch made with a class to look real.
+CONDITIONED_LOSSES = ("feature_matching", "gan")
 
 
 class ConditionalObjective(Objective):
@@ -45,9 +51,15 @@ class ConditionalObjective(Objective):
     the data, which a K+1 classifier learns from (Dai et al. 2017), where good class-y fakes
     teach it that class y is unlikely. The class and pair terms see the other rows only.
 
+    `conditioned_loss`: what makes the rows with a class realistic. "feature_matching" (default):
+    feature matching over the whole batch, as above. "gan": the non-saturating GAN loss
+    mean(softplus(−logsumexp l(G(z, y)))) on the rows with a class, feature matching on the
+    complement rows only (none without them), so the sampled classes are trained toward
+    realistic images while the complement rows stay "bad" fakes for the classifier.
+
     Metrics: `loss_feature_matching`, `loss_class` (unweighted) and `fake_class_accuracy` (share
     of fakes whose arg-max class is y); with the pair term `loss_pairs` (unweighted) and
-    `pair_weight` (its current weight).
+    `pair_weight` (its current weight); with `conditioned_loss="gan"` `loss_realness`.
     """
 
     name = "cgan"
@@ -58,8 +70,13 @@ class ConditionalObjective(Objective):
     grid_note = "CGAN: row k requests class k."
 
     def __init__(self, n_classes, latent_dim=100, class_weight=1.0, feature_matching_weight=1.0,
-                 pair_weight=0.3, pair_start=2000, pair_ramp=2000, complement_share=0.8):
+                 pair_weight=0.3, pair_start=2000, pair_ramp=2000, complement_share=0.8,
+                 conditioned_loss="feature_matching"):
         super().__init__(n_classes, latent_dim)
+        if conditioned_loss not in CONDITIONED_LOSSES:
+            raise ValueError(f"conditioned_loss must be one of {CONDITIONED_LOSSES}, got "
+                             f"{conditioned_loss!r}.")
+        self.conditioned_loss = conditioned_loss
         self.class_weight = float(class_weight)
         self.feature_matching_weight = float(feature_matching_weight)
         for option in ("class_weight", "feature_matching_weight"):
@@ -83,15 +100,21 @@ class ConditionalObjective(Objective):
         return self.pairs.loss(logits, latent["y"], step)
 
     def generator_loss(self, fake_outputs, real_outputs, latent):
-        fm = match_features(fake_outputs, real_outputs)
         logits = conditioned_rows(fake_outputs["logits"], latent["y"])
         class_loss = categorical_cross_entropy(logits, latent["y"])
-        loss = self.feature_matching_weight * fm + self.class_weight * class_loss
-        return loss, {
-            "loss_feature_matching": fm,
-            "loss_class": class_loss,
-            "fake_class_accuracy": classification_accuracy(logits, latent["y"]),
-        }
+        metrics = {"loss_class": class_loss,
+                   "fake_class_accuracy": classification_accuracy(logits, latent["y"])}
+        loss = self.class_weight * class_loss
+        if self.conditioned_loss == "gan":
+            realness = non_saturating_generator_loss(logits)
+            loss = loss + realness
+            metrics["loss_realness"] = realness
+            if not self.complement_share:
+                return loss, metrics
+            fake_outputs = {"features": complement_rows(fake_outputs["features"], latent["y"])}
+        fm = match_features(fake_outputs, real_outputs)
+        metrics["loss_feature_matching"] = fm
+        return loss + self.feature_matching_weight * fm, metrics
 
     def class_inputs(self, labels, seed=0):
         return self.inputs_for(labels, seed=seed)
