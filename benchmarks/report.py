@@ -401,10 +401,11 @@ def time_table(runs):
     ok = [runs.of(sp) for sp in runs.plan if runs.of(sp).get("status") in USABLE]
     if not ok:
         return []
-    total = sum(r.get("wall_seconds") or 0 for r in ok)
+    # Runs side by side share one wall time: each counts its share of it.
+    total = sum((r.get("wall_seconds") or 0) / max(r.get("runs_in_step") or 1, 1) for r in ok)
     lines = ["## Time", "",
              f"{len(ok)} runs, {format_seconds(total)} of training in all (wall time, "
-             "evaluation and metrics included). Compile: the first compiled call of each "
+             "evaluation and metrics included; runs side by side count once). Compile: the first compiled call of each "
              "run minus its steady-state share; on JAX the persistent compilation cache "
              "lets later seeds of a configuration skip XLA compilation (their compile time "
              "is tracing only). Seeds per step: runs trained side by side as one vectorized "

@@ -5,6 +5,7 @@ REPORT.md files and the READMEs that cite them. The harness end to end: test_ben
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -135,6 +136,18 @@ def test_generator_table_shows_feature_matchings_error_on_the_same_seeds():
     assert report.same_seeds_cell([{"seed": 2}, {"seed": 5}], reference) == (
         report.pct([0.10]) + " (1 of 2 seeds)")
     assert report.same_seeds_cell([{"seed": 7}], reference) == "—"
+
+
+def test_the_time_table_counts_runs_side_by_side_once():
+    """Three runs of one vectorized step (each recording the group's wall, 600 s) and one alone
+    (100 s): 11m40s of training in all, not 31m40s."""
+    plan = [SimpleNamespace(key=key, variant="fm", labels=100) for key in "abcd"]
+    walls = {"a": 600, "b": 600, "c": 600, "d": 100}
+    records = {k: {"status": "ok", "wall_seconds": w, "runs_in_step": 1 if k == "d" else 3,
+                   "seconds_per_epoch": 1.0, "variant": "fm", "labels": 100, "seed": i}
+               for i, (k, w) in enumerate(walls.items())}
+    lines = report.time_table(report.Runs(plan, records))
+    assert "4 runs, 11m40s of training in all" in "\n".join(lines)
 
 
 def _fit_run(folder, labels, seed, errors, rollbacks=0):
