@@ -110,13 +110,19 @@ def test_conv_architecture_with_minibatch_discrimination_and_vbn_trains(mnist_su
 
 
 def test_vbn_generator_reference_is_drawn_from_the_latent_distribution(mnist_subset):
-    """A conditional generator's reference batch holds real one-hot classes, not uniform noise."""
+    """A conditional generator's reference batch is drawn as its training batches are: real
+    one-hot classes, not uniform noise, after the complement rows' zero conditions."""
+    from ssgan.objectives.base import complement_size
+
     x_lab, y_lab, x_unl, _, _ = mnist_subset
     trainer = _trainer(generator="cgan", vbn=True, epochs=1, steps_per_epoch=2)
     trainer.fit(x_lab, y_lab, x_unl, verbose=0)
     classes = np.asarray(trainer.generator.get_layer("reference_y").reference)
-    np.testing.assert_array_equal(classes.sum(axis=1), 1.0)
-    assert set(np.unique(classes)) == {0.0, 1.0}
+    free = complement_size(len(classes), trainer.objective.complement_share)
+    assert 0 < free < len(classes)  # the default share makes both kinds of row
+    np.testing.assert_array_equal(classes[:free], 0.0)
+    np.testing.assert_array_equal(classes[free:].sum(axis=1), 1.0)
+    assert set(np.unique(classes[free:])) == {0.0, 1.0}
     z = np.asarray(trainer.generator.get_layer("reference_z").reference)
     assert z.min() >= 0.0 and z.max() <= 1.0 and z.std() > 0.2
 
