@@ -405,13 +405,14 @@ def time_table(runs):
     total = sum((r.get("wall_seconds") or 0) / max(r.get("runs_in_step") or 1, 1) for r in ok)
     lines = ["## Time", "",
              f"{len(ok)} runs, {format_seconds(total)} of training in all (wall time, "
-             "evaluation and metrics included; runs side by side count once). Compile: the first compiled call of each "
-             "run minus its steady-state share; on JAX the persistent compilation cache "
-             "lets later seeds of a configuration skip XLA compilation (their compile time "
-             "is tracing only). Seeds per step: runs trained side by side as one vectorized "
-             "step (`--seeds-per-step`); their s/epoch is the time of one epoch of all of "
-             "them together, and their wall time is the group's; s per run-epoch divides "
-             "it by the runs in the step, the cost of one run's epoch.", ""]
+             "evaluation and metrics included; runs side by side count once). Compile: the "
+             "first compiled call of each run minus its steady-state share; on JAX the "
+             "persistent compilation cache lets later seeds of a configuration skip XLA "
+             "compilation (their compile time is tracing only). Seeds per step: runs "
+             "trained side by side as one vectorized step (`--seeds-per-step`); their "
+             "s/epoch is the time of one epoch of all of them together, and their wall time "
+             "is the group's; s per run-epoch divides it by the runs in the step, the cost of "
+             "one run's epoch.", ""]
     lines += table(["configuration", "labels", "seeds per step", "s/epoch", "s per run-epoch",
                     "compile (s)", "wall per run (s)"], "lrrrrrr")
     groups = {}

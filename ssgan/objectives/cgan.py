@@ -105,14 +105,15 @@ class ConditionalObjective(Objective):
         metrics = {"loss_class": class_loss,
                    "fake_class_accuracy": classification_accuracy(logits, latent["y"])}
         loss = self.class_weight * class_loss
+        matched = fake_outputs  # the fakes feature matching sees
         if self.conditioned_loss == "gan":
             realness = non_saturating_generator_loss(logits)
             loss = loss + realness
             metrics["loss_realness"] = realness
             if not self.complement_share:
                 return loss, metrics
-            fake_outputs = {"features": complement_rows(fake_outputs["features"], latent["y"])}
-        fm = match_features(fake_outputs, real_outputs)
+            matched = {"features": complement_rows(fake_outputs["features"], latent["y"])}
+        fm = match_features(matched, real_outputs)
         metrics["loss_feature_matching"] = fm
         return loss + self.feature_matching_weight * fm, metrics
 
