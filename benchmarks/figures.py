@@ -67,7 +67,8 @@ def save_curves(plan, records, out):
 
 def copy_samples(plan, records, out):
     """The sample grids of the lowest seed of each (configuration, label count) that has them,
-    copied to samples/<variant>-l<labels>-<file>."""
+    copied to samples/<variant>-l<labels>-<file>; a copy already there stands in for a run folder
+    that is gone (a committed suite's report regenerated without its runs/)."""
     chosen = {}
     for spec in plan:
         record = records.get(spec.key)
@@ -82,9 +83,10 @@ def copy_samples(plan, records, out):
     for (variant, labels), record in sorted(chosen.items()):
         for rel in record["samples"]:
             source = Path(out) / rel
+            target = sample_dir / f"{variant}-l{labels}-{source.name}"
             if source.exists():
-                target = sample_dir / f"{variant}-l{labels}-{source.name}"
                 with atomic_path(target) as tmp:
                     shutil.copyfile(source, tmp)
+            if target.exists():
                 copied.setdefault((variant, labels), []).append((target, record["seed"]))
     return copied

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from benchmarks import figures
 from benchmarks import fit_runs
 from benchmarks import records
 from benchmarks import report
@@ -148,6 +149,24 @@ def test_the_time_table_counts_runs_side_by_side_once():
                for i, (k, w) in enumerate(walls.items())}
     lines = report.time_table(report.Runs(plan, records))
     assert "4 runs, 11m40s of training in all" in "\n".join(lines)
+
+
+def test_sample_copies_stand_in_for_run_folders_that_are_gone(tmp_path):
+    """A report regenerated after the per-run runs/ folders were removed keeps its grids (the
+    copies under samples/), and a grid neither place has is not listed."""
+    plan = [SimpleNamespace(key=key, variant="fm", labels=100, seed=seed)
+            for seed, key in enumerate("ab")]
+    grid = tmp_path / "runs" / "a" / "samples.png"
+    grid.parent.mkdir(parents=True)
+    grid.write_bytes(b"png")
+    recorded = {"a": {"seed": 0, "samples": ["runs/a/samples.png", "runs/a/other.png"]},
+                "b": {"seed": 1, "samples": ["runs/b/samples.png"]}}
+    first = figures.copy_samples(plan, recorded, tmp_path)
+    grid.unlink()
+    again = figures.copy_samples(plan, recorded, tmp_path)
+    target = tmp_path / "samples" / "fm-l100-samples.png"
+    assert first == again == {("fm", 100): [(target, 0)]}
+    assert target.read_bytes() == b"png"
 
 
 def _fit_run(folder, labels, seed, errors, rollbacks=0):
