@@ -12,6 +12,7 @@ from conftest import assert_pair_term
 
 from ssgan.models import build_discriminator, build_generator
 from ssgan.objectives import InfoGANObjective
+from ssgan.objectives.infogan import class_imbalance
 from ssgan.objectives.infogan import code_classes
 
 LATENT = 8
@@ -69,7 +70,7 @@ def test_infogan_mutual_information_loss_on_hand_computed_values():
     objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
                                  categorical_weight=1.0, continuous_weight=0.5, tie_weight=2.0,
                                  feature_matching_weight=3.0, tie_codes_to_labels=True,
-                                 pair_weight=0.0)
+                                 q_categorical_input="class_logits", pair_weight=0.0)
     # Rows: categorical logits (3) then continuous means (2).
     q_fake = _t([[0.0, 0.0, math.log(2.0), 0.5, -0.5],
                  [1.0, 1.0, 1.0, 0.0, 0.0]])
@@ -166,6 +167,65 @@ def test_infogan_q_on_class_logits_trains_the_map_not_the_classifier():
     with pytest.raises(ValueError, match="q_categorical_input"):
         InfoGANObjective(10, q_categorical_input="pixels")
 
+
+
+def test_tied_codes_read_the_classifier_itself():
+    """Tied codes default to Q = the class logits (no map): the MI term is then CGAN's class
+    term, the tie to labels has nothing to train, and the option needs C == K."""
+    from ssgan.objectives import ConditionalObjective
+
+    tied = InfoGANObjective(10, latent_dim=LATENT, tie_codes_to_labels=True)
+    assert tied.q_categorical_input == "classifier"
+    assert InfoGANObjective(10, latent_dim=LATENT).q_categorical_input == "class_logits"
+    generator = build_generator("mlp", (28, 28, 1), hidden=(32,), latent_dim=LATENT,
+                                condition_dims=tied.condition_dims, seed=0)
+    discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
+                                        extra_heads=tied.discriminator_heads, seed=0)
+    inputs = tied.inputs_for(np.arange(8) % 10, seed=0)
+    outputs = discriminator(generator(inputs, training=False), training=False)
+    categorical, _ = tied.split_q(outputs["q"])
+    np.testing.assert_array_equal(_np(categorical), _np(outputs["logits"]))
+    latent = {"c_cat": _t(np.arange(8) % 10, "int32"), "c_cont": _t(inputs[2])}
+    _, cat, _ = tied.mutual_information_loss(outputs["q"], latent)
+    cgan = ConditionalObjective(10, latent_dim=LATENT, complement_share=0.0)
+    _, cgan_metrics = cgan.generator_loss(outputs, outputs, {"y": latent["c_cat"]})
+    assert float(cat) == pytest.approx(float(cgan_metrics["loss_class"]), rel=1e-5)
+    labeled = {"q": outputs["q"][:2], "q_stopped": outputs["q_stopped"][:2]}
+    _, d_metrics = tied.discriminator_loss(outputs, latent, labeled, _t([0, 1], "int32"))
+    assert "loss_q_labels" not in d_metrics
+    with pytest.raises(ValueError, match="'classifier' needs n_categories == n_classes"):
+        InfoGANObjective(10, n_categories=5, q_categorical_input="classifier")
+
+
+def test_class_balance_term_on_hand_computed_values_and_stratified_codes():
+    # Two rows, K = 2: posteriors (1, 0) and (0, 1) average to uniform (KL 0); two rows of
+    # (1, 0) give p̄ = (1, 0): log 2. Softmax of (0, log 3) is (¼, ¾): p̄ = (⅝, ⅜) with (1, 0).
+    big = 30.0
+    assert float(class_imbalance(_t([[big, 0.0], [0.0, big]]))) == pytest.approx(0.0, abs=1e-6)
+    assert float(class_imbalance(_t([[big, 0.0], [big, 0.0]]))) == pytest.approx(math.log(2.0),
+                                                                                 rel=1e-5)
+    mixed = 0.625 * math.log(0.625 * 2) + 0.375 * math.log(0.375 * 2)
+    assert float(class_imbalance(_t([[big, 0.0], [0.0, math.log(3.0)]]))) == pytest.approx(
+        mixed, rel=1e-4)
+    objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=0,
+                                 balance_weight=2.0, complement_share=0.5,
+                                 feature_matching_weight=0.0, categorical_weight=0.0)
+    inputs, latent = objective.sample(keras.random.SeedGenerator(3), 12)
+    codes = _np(latent["c_cat"])
+    assert len(codes) == 6 and np.bincount(codes, minlength=3).tolist() == [2, 2, 2]
+    np.testing.assert_array_equal(_np(inputs[1])[:6], 0.0)  # the complement rows stay uncoded
+    # The term sees the coded rows only: the complement rows' logits play no part.
+    logits = np.zeros((12, 3), "float32")
+    logits[6:, 0] = big
+    fake = {"logits": _t(logits), "q": _t(logits), "features": _t(np.zeros((12, 1)))}
+    loss, metrics = objective.generator_loss(fake, {"features": _t(np.zeros((4, 1)))}, latent)
+    assert float(metrics["loss_balance"]) == pytest.approx(math.log(3.0), rel=1e-5)
+    assert float(loss) == pytest.approx(2.0 * math.log(3.0), rel=1e-5)
+    unbalanced = InfoGANObjective(3, n_categories=3, n_continuous=0)
+    real = {"features": _t(np.zeros((4, 1)))}
+    assert "loss_balance" not in unbalanced.generator_loss(fake, real, latent)[1]
+    with pytest.raises(ValueError, match="balance_weight"):
+        InfoGANObjective(10, balance_weight=-1.0)
 
 def _pair_term(objective, logits, codes, step):
     """The discriminator's loss with only the pair term weighted (the MI and tie weights 0), its

@@ -20,9 +20,9 @@ from ssgan.objectives.base import uniform_latent
 from ssgan.objectives.base import uniform_z
 from ssgan.objectives.base import with_complement_rows
 
-# What Q's categorical logits read: the discriminator's feature layer (InfoGAN's Q) or its K
-# class logits (through a learned linear map).
-Q_CATEGORICAL_INPUTS = ("features", "class_logits")
+# What Q's categorical logits read: the discriminator's feature layer (InfoGAN's Q), its K
+# class logits through a learned linear map, or the class logits themselves (codes are classes).
+Q_CATEGORICAL_INPUTS = ("features", "class_logits", "classifier")
 TIED_PAIR_WEIGHT = 0.3  # the generated-pair term's weight with codes tied to labels (untuned)
 
 
@@ -41,6 +41,10 @@ class InfoGANObjective(Objective):
       classifier.
     * "features": InfoGAN's own Q, the continuous head's layers giving C + m outputs; which factor
       the code captures is then left to chance.
+    * "classifier" (needs C == K): the class logits l(x) themselves, so code k is class k and the
+      categorical MI term is CGAN's class term. The default with `tie_codes_to_labels` (None
+      resolves to it; "class_logits" otherwise): a map that also learns from the fakes can
+      absorb the generator's mistakes (a code-k fake that looks like class j still reads as k).
 
     Both players minimize L_MI = λ_cat · CE(q_cat(x), c_cat) + λ_cont · Σ_j (c_cont,j − μ_j(x))²/2
     on the fakes, −E log Q(c | x) without constants (a lower bound of the mutual information up to
@@ -48,8 +52,9 @@ class InfoGANObjective(Objective):
     `categorical_weight` (1, the paper's), λ_cont = `continuous_weight` (0.5). The generator
     also keeps feature matching (weight `feature_matching_weight`).
 
-    `tie_codes_to_labels=True` (needs C == K) adds `tie_weight` · CE(q_cat(x), y) on the labeled
-    batch to the discriminator's loss, so that code k comes to mean class k.
+    `tie_codes_to_labels=True` (needs C == K) makes code k mean class k: through Q = the
+    classifier by default, or, with a learned map, by adding `tie_weight` · CE(q_cat(x), y) on
+    the labeled batch to the discriminator's loss.
 
     The discriminator also learns classes from generated pairs (`PairTerm`, Triple-GAN's
     pseudo-discriminative term): w_P(t) · CE(l(G(z, c)), k(c)) on its K class logits, the weight
@@ -60,14 +65,22 @@ class InfoGANObjective(Objective):
     it is off by default (None: 0), since codes that match classes only in part teach it wrong
     classes (benchmarks/GENERATORS.md); the map need not be one-to-one.
 
+    `balance_weight` λ_B (default 0) adds λ_B · KL(p̄ ‖ uniform) = λ_B · (log K − H(p̄)) to the
+    generator's loss, p̄ the classifier's class posterior softmax(l) averaged over the coded
+    fakes: free codes must then cover every class, where the MI term alone lets two codes settle
+    on one class (CatGAN's marginal-entropy term, Springenberg 2016). With it the codes of a
+    batch are drawn stratified (each code equally often, from a random offset), so that a
+    one-to-one code→class generator has a uniform p̄.
+
     `complement_share` (default 0.8): the first round(share · batch) rows of each generated batch
     have all codes 0 and are trained by feature matching alone, as in `ConditionalObjective`;
     the mutual-information and pair terms see the other rows only.
 
     The `q` output holds the C categorical logits then the m means. Metrics: D side
-    `loss_q_categorical`, `loss_q_continuous` (unweighted), `loss_q_labels` (tied), `loss_pairs`
-    (unweighted) and `pair_weight` (current); G side
-    `loss_feature_matching`, `loss_info` (λ-weighted L_MI). Measured: benchmarks/GENERATORS.md.
+    `loss_q_categorical`, `loss_q_continuous` (unweighted), `loss_q_labels` (tied, with a learned
+    map), `loss_pairs` (unweighted) and `pair_weight` (current); G side
+    `loss_feature_matching`, `loss_info` (λ-weighted L_MI) and, with λ_B, `loss_balance`
+    (unweighted). Measured: benchmarks/GENERATORS.md.
     """
 
     name = "infogan"
@@ -85,8 +98,8 @@ class InfoGANObjective(Objective):
     def __init__(self, n_classes, latent_dim=100, n_categories=10, n_continuous=2,
                  categorical_weight=1.0, continuous_weight=0.5, feature_matching_weight=1.0,
                  tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
-                 q_categorical_input="class_logits", pair_weight=None, pair_start=2000,
-                 pair_ramp=2000, complement_share=0.8):
+                 q_categorical_input=None, pair_weight=None, pair_start=2000,
+                 pair_ramp=2000, complement_share=0.8, balance_weight=0.0):
         super().__init__(n_classes, latent_dim)
         self.n_categories = int(n_categories)
         self.n_continuous = int(n_continuous)
@@ -96,8 +109,11 @@ class InfoGANObjective(Objective):
         self.tie_codes_to_labels = bool(tie_codes_to_labels)
         self.tie_weight = self.categorical_weight if tie_weight is None else float(tie_weight)
         self.q_hidden = int(q_hidden)
+        if q_categorical_input is None:
+            q_categorical_input = "classifier" if self.tie_codes_to_labels else "class_logits"
         self.q_categorical_input = str(q_categorical_input)
         self.complement_share = check_share(complement_share)
+        self.balance_weight = float(balance_weight)
         self._check()
         if pair_weight is None:
             pair_weight = TIED_PAIR_WEIGHT if self.tie_codes_to_labels else 0.0
@@ -112,11 +128,14 @@ class InfoGANObjective(Objective):
         if self.n_categories < 2 or self.n_continuous < 0:
             raise ValueError("InfoGAN needs n_categories ≥ 2 and n_continuous ≥ 0, got "
                              f"{self.n_categories} and {self.n_continuous}.")
-        if self.tie_codes_to_labels and self.n_categories != self.n_classes:
-            raise ValueError(f"tie_codes_to_labels needs n_categories == n_classes "
-                             f"({self.n_categories} != {self.n_classes}).")
+        for needs, asked in (("tie_codes_to_labels", self.tie_codes_to_labels),
+                             ("q_categorical_input='classifier'",
+                              self.q_categorical_input == "classifier")):
+            if asked and self.n_categories != self.n_classes:
+                raise ValueError(f"{needs} needs n_categories == n_classes "
+                                 f"({self.n_categories} != {self.n_classes}).")
         for option in ("categorical_weight", "continuous_weight", "feature_matching_weight",
-                       "tie_weight"):
+                       "tie_weight", "balance_weight"):
             if getattr(self, option) < 0:
                 raise ValueError(f"{option} must be ≥ 0, got {getattr(self, option)}.")
 
@@ -134,10 +153,14 @@ class InfoGANObjective(Objective):
         # One map applied twice: `q` lets the generator's loss reach G through the classifier;
         # `q_stopped`, for the discriminator's loss, trains the map but not the classifier (an MI
         # gradient into the class logits would teach it to classify fakes as their codes' classes).
-        log_posterior = keras.layers.Activation("log_softmax", name="q_log_posterior")(logits)
-        mapping = keras.layers.Dense(self.n_categories, name="q_categorical")
-        categorical = mapping(log_posterior)
-        stopped = mapping(ssgan_layers.StopGradient(name="q_stop_gradient")(log_posterior))
+        if self.q_categorical_input == "classifier":
+            categorical = keras.layers.Identity(name="q_categorical")(logits)
+            stopped = ssgan_layers.StopGradient(name="q_stop_gradient")(logits)
+        else:
+            log_posterior = keras.layers.Activation("log_softmax", name="q_log_posterior")(logits)
+            mapping = keras.layers.Dense(self.n_categories, name="q_categorical")
+            categorical = mapping(log_posterior)
+            stopped = mapping(ssgan_layers.StopGradient(name="q_stop_gradient")(log_posterior))
         if not self.n_continuous:
             return {self.head_name: categorical, "q_stopped": stopped}
         continuous = self._q_on_features(features, self.n_continuous, "q_continuous")
@@ -168,7 +191,11 @@ class InfoGANObjective(Objective):
         z = uniform_latent(seed_generator, batch_size, self.latent_dim)
         free = complement_size(batch_size, self.complement_share)
         n = batch_size - free
-        c_cat = keras.random.randint((n,), 0, self.n_categories, seed=seed_generator)
+        if self.balance_weight:
+            offset = keras.random.randint((), 0, self.n_categories, seed=seed_generator)
+            c_cat = (ops.arange(n, dtype="int32") + offset) % self.n_categories
+        else:
+            c_cat = keras.random.randint((n,), 0, self.n_categories, seed=seed_generator)
         codes = [ops.one_hot(c_cat, self.n_categories)]
         latent = {"c_cat": c_cat}
         if self.n_continuous:
@@ -201,7 +228,8 @@ class InfoGANObjective(Objective):
             self._discriminator_q(fake_outputs), latent
         )
         metrics = {"loss_q_categorical": categorical, "loss_q_continuous": continuous}
-        if self.tie_codes_to_labels:
+        # With Q = the classifier the tie has no parameter to train (the supervised loss is it).
+        if self.tie_codes_to_labels and self.q_categorical_input != "classifier":
             logits, _ = self.split_q(self._discriminator_q(labeled_outputs))
             tie = categorical_cross_entropy(logits, labels)
             loss = loss + self.tie_weight * tie
@@ -218,7 +246,12 @@ class InfoGANObjective(Objective):
         fm = match_features(fake_outputs, real_outputs)
         info, _, _ = self.mutual_information_loss(fake_outputs[self.head_name], latent)
         loss = self.feature_matching_weight * fm + info
-        return loss, {"loss_feature_matching": fm, "loss_info": info}
+        metrics = {"loss_feature_matching": fm, "loss_info": info}
+        if self.balance_weight:
+            balance = class_imbalance(conditioned_rows(fake_outputs["logits"], latent["c_cat"]))
+            loss = loss + self.balance_weight * balance
+            metrics["loss_balance"] = balance
+        return loss, metrics
 
     def class_inputs(self, labels, seed=0):
         # Free codes find classes of their own (which code is which class is only known after
@@ -286,3 +319,11 @@ def code_classes(logits, codes, n_codes):
     posterior = ops.softmax(ops.stop_gradient(logits), axis=-1)
     votes = ops.matmul(ops.transpose(ops.one_hot(codes, n_codes)), posterior)
     return ops.argmax(votes, axis=-1)
+
+
+def class_imbalance(logits):
+    """KL(p̄ ‖ uniform) = log K − H(p̄) of the class posterior softmax(`logits`) averaged over the
+    rows: 0 when the rows cover the K classes evenly, log K when they all show one class."""
+    marginal = ops.mean(ops.softmax(logits, axis=-1), axis=0)
+    n_classes = ops.shape(logits)[-1]
+    return ops.sum(marginal * ops.log(marginal * n_classes + 1e-12))
