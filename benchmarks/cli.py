@@ -331,8 +331,14 @@ def estimate_and_confirm(parser, inv, todo, data, device, stage):
     except Exception as exc:  # the estimate is advice: the runs report their own errors
         print(f"Estimate: unavailable ({type(exc).__name__}: {exc})", flush=True)
         return True
-    print(estimate.estimate_line(measured, todo, device), flush=True)
-    if estimate.confirm(estimate.plan_seconds(measured, todo), inv.args.yes, parser.fail):
+    done = {}
+    if inv.args.checkpoint:  # runs that --resume continues after their checkpointed epochs
+        from ssgan.train.checkpoint import checkpoint_epoch
+
+        done = {spec.run_id: checkpoint_epoch(runner.checkpoint_dir(inv.out, spec.run_id))
+                for spec in todo}
+    print(estimate.estimate_line(measured, todo, device, done), flush=True)
+    if estimate.confirm(estimate.plan_seconds(measured, todo, done), inv.args.yes, parser.fail):
         return True
     print("Not started: nothing was trained.", flush=True)
     return False
@@ -375,11 +381,20 @@ def train_units(inv, suite, todo, data, context):
         unit_records = train_unit(unit, data, suite, context)
         if context.interrupted or any(r.get("status") == "interrupted" for r in unit_records):
             suite.save()
-            print(f"Interrupted: what was trained is in {suite.out} (REPORT.md); --resume trains "
-                  "the interrupted runs again.", flush=True)
+            print(f"Interrupted: what was trained is in {suite.out} (REPORT.md); "
+                  f"{resume_hint(context.checkpoint)}.", flush=True)
             return EXIT_INTERRUPTED
         print(f"  suite ETA {fmt(context.eta_after_unit())}", flush=True)
     return None
+
+
+def resume_hint(checkpoint):
+    """What --resume does with the interrupted runs: continue them after their last
+    checkpointed epoch, or train them again without --checkpoint."""
+    if checkpoint:
+        return "--resume continues the interrupted runs after their last epoch (their checkpoints)"
+    return ("--resume trains the interrupted runs again from the start (--checkpoint would let "
+            "them continue)")
 
 
 def train_unit(unit, data, suite, context):

@@ -66,18 +66,26 @@ def probe(spec, data):
                  resolved.steps_per_epoch)
 
 
-def plan_seconds(measured, todo):
-    """Seconds for the runs `todo` (their specs) by `measured`'s costs."""
-    return sum(measured.run_seconds(spec.settings["epochs"]) for spec in todo)
+def plan_seconds(measured, todo, done=None):
+    """Seconds for the runs `todo` (their specs) by `measured`'s costs; `done` maps a run id to
+    the epochs its checkpoint already holds (`--checkpoint --resume` continues after them)."""
+    done = done or {}
+    return sum(measured.run_seconds(max(spec.settings["epochs"] - done.get(spec.run_id, 0), 0))
+               for spec in todo)
 
 
-def estimate_line(measured, todo, device):
+def estimate_line(measured, todo, device, done=None):
     """The line printed before training: the estimate and what it comes from."""
-    seconds = plan_seconds(measured, todo)
+    seconds = plan_seconds(measured, todo, done)
     epochs = sorted({spec.settings["epochs"] for spec in todo})
+    resumed = [(done or {}).get(spec.run_id, 0) for spec in todo]
+    kept = ""
+    if any(resumed):
+        kept = (f" ({sum(map(bool, resumed))} continued from their checkpoints, "
+                f"{sum(resumed)} epoch{'s' * (sum(resumed) != 1)} already trained)")
     return (f"Estimate: ~{format_seconds(seconds)} for {len(todo)} runs × "
-            f"{'/'.join(map(str, epochs))} epochs on this machine ({device}), from a timing of "
-            f"{measured.steps} steps of {measured.run_id}: {1000 * measured.step_seconds:.1f} ms "
+            f"{'/'.join(map(str, epochs))} epochs{kept} on this machine ({device}), from a "
+            f"timing of {measured.steps} steps of {measured.run_id}: {1000 * measured.step_seconds:.1f} ms "
             f"a step ({measured.steps_per_epoch} an epoch), {measured.eval_seconds:.1f} s an "
             f"evaluation, {measured.overhead_seconds:.0f} s set-up and compilation a run; runs "
             "side by side counted one after another, generator metrics left out")

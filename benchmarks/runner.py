@@ -191,6 +191,11 @@ class Context:
 # -------------------------------------------------------------------------------- training
 
 
+def checkpoint_dir(out, run_id):
+    """The checkpoint folder of run `run_id` in the suite folder `out` (`--checkpoint`)."""
+    return Path(out) / "ckpt" / run_id
+
+
 class Run:
     """One run being trained: its spec, record, trainer, data and checkpoint folder. Its clock
     starts when it is made, before its trainer is built (`Run.create`)."""
@@ -204,7 +209,7 @@ class Run:
         self.epoch_walls = []
         self.trainer = None
         self.dataset = None
-        self.ckpt = self.out / "ckpt" / spec.run_id if context.checkpoint else None
+        self.ckpt = checkpoint_dir(self.out, spec.run_id) if context.checkpoint else None
         self.resumed_from = 0
 
     @classmethod
@@ -212,13 +217,14 @@ class Run:
         """A run set up to train: its data split, its trainer built (and resumed from its
         checkpoint if it has one)."""
         from ssgan.train import SemiSupervisedGAN
+        from ssgan.train.checkpoint import checkpoint_exists
 
         run = cls(spec, out, context)
         run.dataset = data.split(spec.labels, spec.seed, spec.settings["unlabeled"])
         config = training_config(spec)
         run.record["config"] = config.to_dict()
         run.trainer = SemiSupervisedGAN(data.info.image_shape, data.info.n_classes, config)
-        if run.ckpt is not None and (run.ckpt / "checkpoint.json").exists():
+        if run.ckpt is not None and checkpoint_exists(run.ckpt):
             run.trainer.load_checkpoint(run.ckpt)
             run.resumed_from = run.trainer.epoch
             print(f"  resuming {spec.run_id} from its checkpoint after epoch "

@@ -223,6 +223,39 @@ def test_resume_skips_completed_runs(quick_suite):
     assert len(document["runs"]) == len(QUICK_RUNS)
 
 
+def test_a_checkpointed_run_resumes_after_its_last_epoch(tiny_mnist, tmp_path, capsys):
+    """`--checkpoint --resume`: a run whose folder holds a checkpoint (`checkpoint.npz`)
+    continues after the epoch saved there instead of training again from the start."""
+    _, _, (spec,) = parse_harness("--quick", "--labels", "20", "--no-ablation",
+                                  "--generators", "")
+    x_lab, y_lab, x_unl = tiny_mnist
+    data = SimpleNamespace(info=SimpleNamespace(image_shape=(28, 28, 1), n_classes=10),
+                           split=lambda labels, seed, unlabeled: (x_lab, y_lab, x_unl))
+    context = runner.Context("tensorflow", "cpu", checkpoint=True)
+    first = runner.Run.create(spec, data, tmp_path, context)
+    assert first.resumed_from == 0 and first.ckpt == tmp_path / "ckpt" / spec.run_id
+    first.trainer.fit(x_lab, y_lab, x_unl, epochs=1, verbose=0)
+    first.trainer.save_checkpoint(first.ckpt)
+    second = runner.Run.create(spec, data, tmp_path, context)
+    assert second.resumed_from == second.trainer.epoch == 1
+    assert second.record["resumed_from_epoch"] == 1 and len(second.trainer.log) == 1
+    assert f"resuming {spec.run_id} from its checkpoint after epoch 1" in capsys.readouterr().out
+    # The harness continues it: the estimate counts the epoch done, the run trains the second.
+    out = tmp_path / "suite"
+    runner.checkpoint_dir(out, spec.run_id).parent.mkdir(parents=True)
+    first.ckpt.rename(runner.checkpoint_dir(out, spec.run_id))
+    assert cli.main(["--quick", "--labels", "20", "--no-ablation", "--generators", "",
+                     "--classifier", "none", "--checkpoint", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "(1 continued from their checkpoints, 1 epoch already trained)" in printed
+    assert f"resuming {spec.run_id} from its checkpoint after epoch 1" in printed
+    (record,) = json.loads((out / "results.json").read_text())["runs"]
+    assert record["status"] == "ok" and record["resumed_from_epoch"] == 1
+    assert len(record["test_errors"]) == 2 and not (out / "ckpt" / spec.run_id).exists()
+    assert "continues the interrupted runs after their last epoch" in cli.resume_hint(True)
+    assert "again from the start" in cli.resume_hint(False)
+
+
 def test_report_covers_runs_recorded_by_earlier_invocations(quick_suite):
     third = quick_suite["third"]
     assert third.returncode == 0, third.stderr[-3000:]

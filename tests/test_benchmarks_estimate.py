@@ -38,6 +38,17 @@ def test_plan_seconds_adds_every_run():
                            "CPU (cpu)), from a timing of 50 steps of fm-l20-s0: 50.0 ms a step")
 
 
+def test_runs_continued_from_checkpoints_count_their_remaining_epochs():
+    todo = _specs("--seeds", "2", "--epochs", "10")[:2]
+    measured = _probe(0.05)  # a run of 10 epochs: 330 s; of the last 4: 10 + 4 × 32 = 138 s
+    done = {todo[0].run_id: 6}
+    assert estimate.plan_seconds(measured, todo, done) == pytest.approx(330 + 138)
+    line = estimate.estimate_line(measured, todo, "cpu", done)
+    assert ("for 2 runs × 10 epochs (1 continued from their checkpoints, 6 epochs already "
+            "trained) on this machine") in line
+    assert "continued" not in estimate.estimate_line(measured, todo, "cpu", {todo[0].run_id: 0})
+
+
 def test_the_real_probe_times_the_first_configuration():
     data = runner.Data("mnist", None, "mlp", 200)
     (spec,) = _specs(*ONE_RUN)

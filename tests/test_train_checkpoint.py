@@ -13,6 +13,7 @@ from ssgan.train.checkpoint import (
     CHECKPOINT_FILE,
     HEADER,
     CheckpointError,
+    checkpoint_epoch,
     checkpoint_exists,
     load_checkpoint,
 )
@@ -110,6 +111,19 @@ def test_a_truncated_file_is_one_line_naming_it(saved, tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint.npz is unreadable") as info:
         _trainer(epochs=2, steps_per_epoch=2).load_checkpoint(tmp_path)
     assert "\n" not in str(info.value)
+
+
+def test_checkpoint_epoch_reads_the_header_of_either_format(saved, tmp_path):
+    """What the harness's estimate counts as trained already: 0 without a readable checkpoint."""
+    _, folder = saved
+    assert checkpoint_epoch(folder) == 1
+    assert checkpoint_epoch(tmp_path) == 0 and checkpoint_epoch(tmp_path / "absent") == 0
+    data = (folder / CHECKPOINT_FILE).read_bytes()
+    (tmp_path / CHECKPOINT_FILE).write_bytes(data[: len(data) // 2])
+    assert checkpoint_epoch(tmp_path) == 0
+    os.remove(tmp_path / CHECKPOINT_FILE)
+    (tmp_path / "checkpoint.json").write_text(json.dumps({"epoch": 3}))
+    assert checkpoint_epoch(tmp_path) == 3
 
 
 def test_the_older_two_file_format_loads_with_the_same_checks(saved, tmp_path):

@@ -35,6 +35,21 @@ def checkpoint_exists(directory):
             or os.path.isfile(os.path.join(directory, _LEGACY_STATE)))
 
 
+def checkpoint_epoch(directory):
+    """The epoch the checkpoint in `directory` was written after, read from its header alone
+    (the arrays stay on disk); 0 when there is none or it cannot be read."""
+    try:
+        if os.path.isfile(os.path.join(directory, CHECKPOINT_FILE)):
+            with np.load(os.path.join(directory, CHECKPOINT_FILE), allow_pickle=False) as data:
+                header = json.loads(data[HEADER].tobytes().decode())
+        else:
+            with open(os.path.join(directory, _LEGACY_META)) as f:
+                header = json.load(f)
+        return int(header["epoch"])
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return 0
+
+
 def save_checkpoint(trainer, directory):
     """Write `trainer`'s state and progress to `directory`/checkpoint.npz, atomically."""
     os.makedirs(directory, exist_ok=True)
