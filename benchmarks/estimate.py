@@ -78,17 +78,17 @@ def estimate_line(measured, todo, device, done=None):
     """The line printed before training: the estimate and what it comes from."""
     seconds = plan_seconds(measured, todo, done)
     epochs = sorted({spec.settings["epochs"] for spec in todo})
-    resumed = [(done or {}).get(spec.run_id, 0) for spec in todo]
-    kept = ""
-    if any(resumed):
-        kept = (f" ({sum(map(bool, resumed))} continued from their checkpoints, "
-                f"{sum(resumed)} epoch{'s' * (sum(resumed) != 1)} already trained)")
+    resumed = [e for e in ((done or {}).get(spec.run_id, 0) for spec in todo) if e]
+    trained = sum(resumed)
+    kept = (f" ({len(resumed)} continued from their checkpoints, {trained} "
+            f"epoch{'s' * (trained != 1)} already trained)" if resumed else "")
     return (f"Estimate: ~{format_seconds(seconds)} for {len(todo)} runs × "
             f"{'/'.join(map(str, epochs))} epochs{kept} on this machine ({device}), from a "
-            f"timing of {measured.steps} steps of {measured.run_id}: {1000 * measured.step_seconds:.1f} ms "
-            f"a step ({measured.steps_per_epoch} an epoch), {measured.eval_seconds:.1f} s an "
-            f"evaluation, {measured.overhead_seconds:.0f} s set-up and compilation a run; runs "
-            "side by side counted one after another, generator metrics left out")
+            f"timing of {measured.steps} steps of {measured.run_id}: "
+            f"{1000 * measured.step_seconds:.1f} ms a step ({measured.steps_per_epoch} an epoch), "
+            f"{measured.eval_seconds:.1f} s an evaluation, {measured.overhead_seconds:.0f} s "
+            "set-up and compilation a run; runs side by side counted one after another, "
+            "generator metrics left out")
 
 
 def too_long_message(seconds):

@@ -35,13 +35,18 @@ def checkpoint_exists(directory):
             or os.path.isfile(os.path.join(directory, _LEGACY_STATE)))
 
 
+def _decode_header(array):
+    """The JSON header stored as the uint8 array `HEADER` of a checkpoint file."""
+    return json.loads(array.tobytes().decode())
+
+
 def checkpoint_epoch(directory):
     """The epoch the checkpoint in `directory` was written after, read from its header alone
     (the arrays stay on disk); 0 when there is none or it cannot be read."""
     try:
         if os.path.isfile(os.path.join(directory, CHECKPOINT_FILE)):
             with np.load(os.path.join(directory, CHECKPOINT_FILE), allow_pickle=False) as data:
-                header = json.loads(data[HEADER].tobytes().decode())
+                header = _decode_header(data[HEADER])
         else:
             with open(os.path.join(directory, _LEGACY_META)) as f:
                 header = json.load(f)
@@ -80,7 +85,7 @@ def _read(directory):
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-        header = json.loads(arrays.pop(HEADER).tobytes().decode())
+        header = _decode_header(arrays.pop(HEADER))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
         raise CheckpointError(f"The checkpoint {path} is unreadable ({type(exc).__name__}: "
                               f"{exc}); delete it to start the run over.") from exc
