@@ -195,12 +195,19 @@ class RunSpec:
     def identity(self):
         """What defines the run: equal identities give equal results (up to nondeterminism).
         The generator's options are complete, its defaults included: a run recorded before a
-        default changed is another run."""
+        default changed is another run. So is one whose samples came from the generator's
+        last weights (before `generator_ema`, or with it off) and one that samples from their
+        moving average: their classifiers are the same, their sample metrics not."""
         fields = self.config_fields
         options = {**objective_defaults(fields["generator"]), **fields["generator_options"]}
+        settings = {k: self.settings[k] for k in SETTINGS}
+        overrides = dict(settings["overrides"])
+        averaged = overrides.pop(
+            "generator_ema", TrainingConfig.__dataclass_fields__["generator_ema"].default)
         return {"dataset": self.dataset, "variant": self.variant, "labels": self.labels,
                 "seed": self.seed, **fields, "generator_options": options,
-                **{k: self.settings[k] for k in SETTINGS}}
+                **settings, "overrides": overrides,
+                **({"generator_ema": True} if averaged else {})}
 
     @property
     def key(self):

@@ -154,6 +154,10 @@ class TrainingConfig:
         derived="10 / total steps, within [1e-4, 1]: about the last tenth of training")
     ema_debias: bool = _setting(
         True, "schedule", "divide the moving average by 1 − (1 − rate)^t, as Adam does", "bool")
+    generator_ema: bool = _setting(
+        True, "schedule", "sample from a moving average of the generator's weights (at "
+        "ema_rate, debiased as ema_debias says; batch norm's statistics drawn anew for them) "
+        "instead of its last weights; training is unchanged", "bool")
     # ---- run
     seed: int = _setting(0, "run", "seed of the weights, noise, latent samples and batch order",
                          "int", valid=NON_NEGATIVE)

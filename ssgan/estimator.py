@@ -183,7 +183,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
         consistency_weight=None, distribution_alignment=None, historical_averaging=None,
         # the schedule
         epochs=None, batch_size=None, steps_per_epoch=None, lr_decay_start=None, ema_rate=None,
-        ema_debias=None,
+        ema_debias=None, generator_ema=None,
         # early stopping
         early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
         # the run

@@ -34,6 +34,7 @@ _NOTES = {
     "generator_options": "{}: the objective's defaults.",
     "steps_per_epoch": "One pass over X is ``max(n_samples // batch_size, 1)`` steps.",
     "ema_rate": "The averaged (debiased) weights are the ones that predict.",
+    "generator_ema": "The averaged weights are the ones that `sample`.",
 }
 
 

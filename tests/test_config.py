@@ -10,7 +10,7 @@ from ssgan.config import RECIPES, Range, TrainingConfig, recipe_settings
 
 def test_every_setting_is_declared_once_with_group_help_and_kind():
     fields = settings.settings()
-    assert len(fields) == len({f.name for f in fields}) == 34
+    assert len(fields) == len({f.name for f in fields}) == 35
     for field in fields:
         meta = field.metadata
         assert meta["group"] in settings.GROUPS and meta["help"], field.name

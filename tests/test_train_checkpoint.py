@@ -81,6 +81,30 @@ def test_another_configuration_is_refused(saved, tmp_path):
         _trainer().load_checkpoint(tmp_path / "missing")
 
 
+def test_the_generator_average_may_be_turned_on_or_off_on_resume(mnist_subset, tmp_path):
+    """A checkpoint without the generator's moving average (written with it off, or before it
+    existed) resumes with it on, started at the last weights; one with it resumes without."""
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    trainer = _trainer(epochs=2, steps_per_epoch=2, generator_ema=False)
+    trainer.fit(x_lab, y_lab, x_unl, epochs=1, verbose=0)
+    folder = tmp_path / "last-weights"
+    trainer.save_checkpoint(folder)
+    with np.load(folder / CHECKPOINT_FILE) as data:
+        assert not any(key.startswith("g_ema") for key in data.files)
+    averaged = _trainer(epochs=2, steps_per_epoch=2)  # on by default
+    averaged.load_checkpoint(folder)
+    for got, last in zip(averaged.sampling_weights(), trainer.state.g_trainable):
+        np.testing.assert_allclose(got, np.asarray(last), rtol=1e-6)
+    averaged.fit(x_lab, y_lab, x_unl, verbose=0)
+    assert averaged.epoch == 2 and len(averaged.state.g_ema) == len(averaged.state.g_trainable)
+    averaged.save_checkpoint(tmp_path / "averaged")
+    plain = _trainer(epochs=2, steps_per_epoch=2, generator_ema=False)
+    plain.load_checkpoint(tmp_path / "averaged")
+    assert plain.epoch == 2 and plain.state.g_ema == []
+    for got, last in zip(plain.sampling_weights(), averaged.state.g_trainable):
+        np.testing.assert_array_equal(got, np.asarray(last))
+
+
 def _rewrite(source, target, change):
     """Copy the checkpoint in `source` to `target`, with `change(header, arrays)` applied."""
     with np.load(source / CHECKPOINT_FILE) as data:

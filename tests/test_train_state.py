@@ -15,7 +15,7 @@ def _state(offset=0.0):
     return TrainState(
         d_trainable=[a(2, 3), a(3)], d_non_trainable=[a(1)], g_trainable=[a(4)],
         g_non_trainable=[], d_optimizer=AdamState([a(2, 3), a(3)], [a(2, 3), a(3)], a()),
-        g_optimizer=AdamState([a(4)], [a(4)], a()), ema=[a(2, 3), a(3)], d_history=[],
+        g_optimizer=AdamState([a(4)], [a(4)], a()), ema=[a(2, 3), a(3)], g_ema=[], d_history=[],
         g_history=[], mean_prediction=[], latent_seed=a(2), step=a(),
     )
 
@@ -26,7 +26,8 @@ def test_flatten_keys_and_round_trip():
     assert list(flat)[:3] == ["d_trainable/0000", "d_trainable/0001", "d_non_trainable/0000"]
     assert "d_optimizer/m/0001" in flat and "g_optimizer/step" in flat and "step" in flat
     # Empty lists (no historical averaging) have no leaves.
-    assert not any(key.startswith(("d_history", "g_history", "g_non_trainable")) for key in flat)
+    assert not any(key.startswith(("d_history", "g_history", "g_non_trainable", "g_ema"))
+                   for key in flat)
     rebuilt = train_state.unflatten(state, lambda key: flat[key] * 2)
     assert isinstance(rebuilt, TrainState) and isinstance(rebuilt.d_optimizer, AdamState)
     np.testing.assert_array_equal(rebuilt.d_optimizer.v[0], 2 * state.d_optimizer.v[0])

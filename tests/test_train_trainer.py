@@ -58,6 +58,35 @@ def test_moving_average_is_debiased(mnist_subset):
         np.testing.assert_allclose(np.asarray(variable), value, rtol=1e-6)
 
 
+def test_generator_average_samples_without_changing_training(mnist_subset):
+    """With `generator_ema` the generator samples from the debiased moving average of its
+    weights (after one step: exactly those weights), and every weight that trains is as
+    without it."""
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    options = dict(epochs=1, ema_rate=0.1, seed=3)
+    one_step = _trainer(steps_per_epoch=1, **options)  # on by default
+    one_step.fit(x_lab, y_lab, x_unl, verbose=0)
+    for got, last in zip(one_step.sampling_weights(), one_step.state.g_trainable):
+        np.testing.assert_allclose(got, np.asarray(last), rtol=1e-5, atol=1e-7)
+
+    averaged = _trainer(steps_per_epoch=4, generator_ema=True, **options)
+    averaged.fit(x_lab, y_lab, x_unl, verbose=0)
+    plain = _trainer(steps_per_epoch=4, generator_ema=False, **options)
+    plain.fit(x_lab, y_lab, x_unl, verbose=0)
+    assert plain.state.g_ema == [] and len(averaged.state.g_ema) == len(plain.state.g_trainable)
+    for key in ("d_trainable", "g_trainable", "ema"):
+        for a, b in zip(getattr(averaged.state, key), getattr(plain.state, key)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    correction = 1 - 0.9**4
+    for got, ema, variable in zip(averaged.sampling_weights(), averaged.state.g_ema,
+                                  averaged.generator.trainable_variables):
+        np.testing.assert_allclose(got, np.asarray(ema) / correction, rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(variable), got, rtol=1e-6)  # synced
+    for variable, last in zip(plain.generator.trainable_variables, plain.state.g_trainable):
+        np.testing.assert_array_equal(np.asarray(variable), np.asarray(last))
+    assert not np.allclose(averaged.generate(5, seed=1), plain.generate(5, seed=1))
+
+
 def test_generate_and_predict_shapes(mnist_subset):
     x_lab, y_lab, x_unl, x_test, _ = mnist_subset
     trainer = _trainer(epochs=1, steps_per_epoch=2)

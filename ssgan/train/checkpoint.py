@@ -16,6 +16,7 @@ import zipfile
 import numpy as np
 
 from ssgan.config import TrainingConfig
+from ssgan.train import averaging
 from ssgan.train.state import flatten
 from ssgan.train.state import unflatten
 from ssgan.util import atomic_write
@@ -127,6 +128,21 @@ def _check(path, header, arrays, template):
             "it to start the run over.")
 
 
+def _start_generator_average(arrays, template, trainer):
+    """`arrays` with the generator's moving average (`generator_ema`) added where the checkpoint
+    has none (written with it off, or before it existed): started at the last weights, scaled
+    so that its debiased value is those weights."""
+    missing = [k for k in flatten(template) if k.startswith("g_ema/") and k not in arrays]
+    if not missing or "step" not in arrays:
+        return arrays
+    scale = averaging.correction(trainer.resolved.ema_rate, int(arrays["step"]),
+                                 trainer.config.ema_debias)
+    started = {k: arrays.get("g_trainable/" + k.split("/", 1)[1]) for k in missing}
+    if any(v is None for v in started.values()):
+        return arrays  # not this model's checkpoint: `_check` says so
+    return {**arrays, **{k: (v * scale).astype(v.dtype) for k, v in started.items()}}
+
+
 def load_checkpoint(trainer, directory):
     """Restore a state written by `save_checkpoint` into `trainer` (built with the same
     configuration; only `epochs` may differ, to extend a run, and with them a learning-rate decay
@@ -137,11 +153,14 @@ def load_checkpoint(trainer, directory):
         saved = TrainingConfig.from_dict(header["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"The checkpoint {path} has no valid configuration ({exc}).") from exc
-    # A resumed run may extend its epochs (and a decay tied to them), nothing else.
+    # A resumed run may extend its epochs (and a decay tied to them), nothing else that trains;
+    # the generator's moving average only samples, so it may be turned on or off.
+    saved = saved.replace(generator_ema=trainer.config.generator_ema)
     if trainer.config not in (saved.replace(epochs=epochs), saved.extended(epochs)):
         raise CheckpointError(f"The checkpoint {path} was written with another configuration; "
                               "resume with the run's own config.")
     template = trainer.set_up(header["steps_per_epoch"])
+    arrays = _start_generator_average(arrays, template, trainer)
     _check(path, header, arrays, template)
     state = unflatten(template, lambda key: trainer.backend.to_device(arrays[key]))
     trainer.restore(state, header["epoch"], header["history"])

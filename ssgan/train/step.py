@@ -249,6 +249,7 @@ def train_step(model, config, optimizers, value_and_grad, state, data, indices):
         )(g_trainable, g_non_trainable, d_trainable, d_non_trainable, g_batch, state.g_history)
         g_trainable, g_optimizer = optimizers.generator.apply(g_optimizer, g_grads, g_trainable)
 
+    g_ema = moving_average(state.g_ema, g_trainable, config.ema_rate)  # [] unless generator_ema
     d_history, g_history = state.d_history, state.g_history
     if config.historical_averaging > 0:
         d_history = losses.update_historical_average(d_history, d_trainable, step)
@@ -256,7 +257,8 @@ def train_step(model, config, optimizers, value_and_grad, state, data, indices):
     new_state = TrainState(
         d_trainable=d_trainable, d_non_trainable=d_non_trainable, g_trainable=g_trainable,
         g_non_trainable=g_non_trainable, d_optimizer=d_optimizer, g_optimizer=g_optimizer,
-        ema=ema, d_history=d_history, g_history=g_history, mean_prediction=mean_prediction,
+        ema=ema, g_ema=g_ema, d_history=d_history, g_history=g_history,
+        mean_prediction=mean_prediction,
         latent_seed=seed, step=step,
     )
     metrics = {**d_metrics, **g_metrics}

@@ -18,6 +18,7 @@ from ssgan.models import set_generator_reference
 from ssgan.models import set_reference_batches
 from ssgan.objectives import make_objective
 from ssgan.optimizers import Adam
+from ssgan.train import averaging
 from ssgan.train import checkpoint
 from ssgan.train import loop
 from ssgan.train import step as steps
@@ -201,6 +202,8 @@ class SemiSupervisedGAN:
             d_optimizer=self.optimizers.discriminator.init(d_trainable),
             g_optimizer=self.optimizers.generator.init(self._copy(g.trainable_variables)),
             ema=[self.backend.to_device(np.zeros(v.shape, "float32")) for v in d_trainable],
+            g_ema=([self.backend.to_device(np.zeros(v.shape, "float32"))
+                    for v in g.trainable_variables] if self.config.generator_ema else []),
             d_history=self._copy(d.trainable_variables) if with_history else [],
             g_history=self._copy(g.trainable_variables) if with_history else [],
             mean_prediction=([self.backend.to_device(np.full(
@@ -336,27 +339,39 @@ class SemiSupervisedGAN:
 
     def evaluation_weights(self):
         """The discriminator weights used for evaluation: the (debiased) moving average."""
+        return self._averaged(self.state.d_trainable, self.state.ema)
+
+    def sampling_weights(self):
+        """The generator weights that sample: the (debiased) moving average with
+        `generator_ema`, else the last weights."""
+        if not self.state.g_ema:
+            return [self.backend.to_numpy(p) for p in self.state.g_trainable]
+        return self._averaged(self.state.g_trainable, self.state.g_ema)
+
+    def _averaged(self, params, average):
+        """`average` debiased (`ema_debias`); `params` at step 0."""
         t = int(self.backend.to_numpy(self.state.step))
+        to_numpy = self.backend.to_numpy
         if t == 0:
-            return [self.backend.to_numpy(p) for p in self.state.d_trainable]
-        rate = self.resolved.ema_rate
-        correction = 1.0 - (1.0 - rate) ** t if self.config.ema_debias else 1.0
-        return [self.backend.to_numpy(e) / correction for e in self.state.ema]
+            return [to_numpy(p) for p in params]
+        return averaging.debiased([to_numpy(e) for e in average], self.resolved.ema_rate, t,
+                                  self.config.ema_debias)
 
     def sync_models(self):
-        """Write the state into the Keras models: the averaged discriminator, the current generator."""
+        """Write the state into the Keras models: the averaged discriminator, the generator's
+        sampling weights (`sampling_weights`)."""
         state = self.state
-        for variable, value in zip(self.discriminator.trainable_variables,
-                                   self.evaluation_weights()):
-            variable.assign(value)
         pairs = [
+            (self.discriminator.trainable_variables, self.evaluation_weights()),
             (self.discriminator.non_trainable_variables, state.d_non_trainable),
-            (self.generator.trainable_variables, state.g_trainable),
+            (self.generator.trainable_variables, self.sampling_weights()),
             (self.generator.non_trainable_variables, state.g_non_trainable),
         ]
         for variables, values in pairs:
             for variable, value in zip(variables, values):
                 variable.assign(self.backend.to_numpy(value))
+        if state.g_ema:
+            averaging.recalibrate_batch_norm(self.generator, self.objective, self.config.batch_size)
 
     def predict_logits(self, x, batch_size=None):
         """Class logits of the synced (averaged) discriminator, noise off, in fixed-size batches.

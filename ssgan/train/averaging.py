@@ -1,0 +1,42 @@
+"""Moving averages of weights: the discriminator predicts with its own (`ema_rate`), the
+generator samples with its own (`generator_ema`); the step keeps both (`ssgan.train.step`)."""
+
+import keras
+
+# A batch-norm generator that samples from averaged weights takes its statistics from this many
+# seeded training batches drawn through those weights.
+RECALIBRATION_BATCHES = 20
+RECALIBRATION_SEED = 1234
+
+
+def correction(rate, step, debias=True):
+    """What a moving average at `rate` started at zero is divided by after `step` steps:
+    1 − (1 − rate)^step as in Adam (`debias`; else 1), so that it weighs only what it has seen."""
+    return 1.0 - (1.0 - rate) ** step if debias and step else 1.0
+
+
+def debiased(average, rate, step, debias=True):
+    """The moving `average` (NumPy arrays) after `step` steps at `rate`, debiased."""
+    scale = correction(rate, step, debias)
+    return [a / scale for a in average]
+
+
+def recalibrate_batch_norm(generator, objective, batch_size):
+    """Set `generator`'s batch-norm statistics for the weights it holds (the training state's
+    follow the last weights, not an average of them): the mean over seeded batches of
+    `objective`'s training inputs. A generator without batch norm is left as it is."""
+    layers = [layer for layer in generator.layers
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers:
+        return
+    momenta = [layer.momentum for layer in layers]
+    seed = keras.random.SeedGenerator(RECALIBRATION_SEED)
+    try:
+        for k in range(RECALIBRATION_BATCHES):
+            for layer in layers:  # momentum k / (k + 1): the running mean of the batches'
+                layer.momentum = k / (k + 1)
+            inputs, _ = objective.sample(seed, batch_size)
+            generator(inputs, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum

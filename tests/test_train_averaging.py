@@ -1,0 +1,50 @@
+"""Moving averages of weights: the debiasing on hand-computed cases, and batch norm's statistics
+set anew for the averaged generator."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import TINY
+from conftest import small_config
+
+from ssgan.train import SemiSupervisedGAN
+from ssgan.train import averaging
+
+
+def test_correction_and_debiased_on_hand_computed_cases():
+    assert averaging.correction(0.1, 4) == pytest.approx(1 - 0.9**4)  # 0.3439
+    assert averaging.correction(0.1, 4, debias=False) == 1.0
+    assert averaging.correction(0.1, 0) == 1.0
+    # One step from zero at rate 0.1 holds 0.1 · w: debiased, w itself.
+    (got,) = averaging.debiased([np.array([0.1, -0.2])], 0.1, 1)
+    np.testing.assert_allclose(got, [1.0, -2.0])
+
+
+def _batch_norm_layers(generator):
+    return [layer for layer in generator.layers
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def test_batch_norm_statistics_are_those_of_the_averaged_generator(mnist_subset):
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    trainer = SemiSupervisedGAN((28, 28, 1), 10, small_config(
+        **TINY, vbn=False, generator_ema=True, epochs=1, steps_per_epoch=3, ema_rate=0.2))
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    layers = _batch_norm_layers(trainer.generator)
+    assert layers and all(layer.momentum == 0.9 for layer in layers)  # restored
+    got = [(np.asarray(layer.moving_mean), np.asarray(layer.moving_variance)) for layer in layers]
+    # The state's statistics (of the last weights) are left as they were.
+    state_stats = [np.asarray(v) for v in trainer.state.g_non_trainable]
+    assert not any(np.allclose(got[0][0], s) for s in state_stats if s.shape == got[0][0].shape)
+
+    # By hand: each layer's input over the same seeded batches, in training mode.
+    seed = keras.random.SeedGenerator(averaging.RECALIBRATION_SEED)
+    batches = [trainer.objective.sample(seed, trainer.config.batch_size)[0]
+               for _ in range(averaging.RECALIBRATION_BATCHES)]
+    for layer, (mean, variance) in zip(layers, got):
+        before = keras.Model(trainer.generator.inputs, layer.input)
+        h = [np.asarray(before(inputs, training=True)) for inputs in batches]
+        np.testing.assert_allclose(mean, np.mean([a.mean(axis=0) for a in h], axis=0),
+                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(variance, np.mean([a.var(axis=0) for a in h], axis=0),
+                                   rtol=1e-4, atol=1e-5)
