@@ -221,11 +221,14 @@ def test_class_balance_term_on_hand_computed_values_and_stratified_codes():
     loss, metrics = objective.generator_loss(fake, {"features": _t(np.zeros((4, 1)))}, latent)
     assert float(metrics["loss_balance"]) == pytest.approx(math.log(3.0), rel=1e-5)
     assert float(loss) == pytest.approx(2.0 * math.log(3.0), rel=1e-5)
-    unbalanced = InfoGANObjective(3, n_categories=3, n_continuous=0)
+    assert InfoGANObjective(10).balance_weight == 1.0  # free codes: on by default
+    assert InfoGANObjective(10, tie_codes_to_labels=True).balance_weight == 0.0
+    unbalanced = InfoGANObjective(3, n_categories=3, n_continuous=0, balance_weight=0.0)
     real = {"features": _t(np.zeros((4, 1)))}
     assert "loss_balance" not in unbalanced.generator_loss(fake, real, latent)[1]
     with pytest.raises(ValueError, match="balance_weight"):
         InfoGANObjective(10, balance_weight=-1.0)
+
 
 def _pair_term(objective, logits, codes, step):
     """The discriminator's loss with only the pair term weighted (the MI and tie weights 0), its

@@ -24,6 +24,7 @@ from ssgan.objectives.base import with_complement_rows
 # class logits through a learned linear map, or the class logits themselves (codes are classes).
 Q_CATEGORICAL_INPUTS = ("features", "class_logits", "classifier")
 TIED_PAIR_WEIGHT = 0.3  # the generated-pair term's weight with codes tied to labels (untuned)
+FREE_BALANCE_WEIGHT = 1.0  # the class-balance term's weight with free codes (untuned)
 
 
 class InfoGANObjective(Objective):
@@ -65,10 +66,11 @@ class InfoGANObjective(Objective):
     it is off by default (None: 0), since codes that match classes only in part teach it wrong
     classes (benchmarks/GENERATORS.md); the map need not be one-to-one.
 
-    `balance_weight` λ_B (default 0) adds λ_B · KL(p̄ ‖ uniform) = λ_B · (log K − H(p̄)) to the
-    generator's loss, p̄ the classifier's class posterior softmax(l) averaged over the coded
-    fakes: free codes must then cover every class, where the MI term alone lets two codes settle
-    on one class (CatGAN's marginal-entropy term, Springenberg 2016). With it the codes of a
+    `balance_weight` λ_B (None: 1 for free codes, 0 for tied ones, which are classes already)
+    adds λ_B · KL(p̄ ‖ uniform) = λ_B · (log K − H(p̄)) to the generator's loss, p̄ the
+    classifier's class posterior softmax(l) averaged over the coded fakes: free codes must then
+    cover every class, where the MI term alone lets two codes settle on one class (CatGAN's
+    marginal-entropy term, Springenberg 2016; benchmarks/GENERATORS.md). With it the codes of a
     batch are drawn stratified (each code equally often, from a random offset), so that a
     one-to-one code→class generator has a uniform p̄.
 
@@ -99,7 +101,7 @@ class InfoGANObjective(Objective):
                  categorical_weight=1.0, continuous_weight=0.5, feature_matching_weight=1.0,
                  tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
                  q_categorical_input=None, pair_weight=None, pair_start=2000,
-                 pair_ramp=2000, complement_share=0.8, balance_weight=0.0):
+                 pair_ramp=2000, complement_share=0.8, balance_weight=None):
         super().__init__(n_classes, latent_dim)
         self.n_categories = int(n_categories)
         self.n_continuous = int(n_continuous)
@@ -113,6 +115,8 @@ class InfoGANObjective(Objective):
             q_categorical_input = "classifier" if self.tie_codes_to_labels else "class_logits"
         self.q_categorical_input = str(q_categorical_input)
         self.complement_share = check_share(complement_share)
+        if balance_weight is None:
+            balance_weight = 0.0 if self.tie_codes_to_labels else FREE_BALANCE_WEIGHT
         self.balance_weight = float(balance_weight)
         self._check()
         if pair_weight is None:
