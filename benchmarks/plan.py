@@ -13,6 +13,7 @@ import hashlib
 import json
 
 from ssgan.config import TrainingConfig
+from ssgan.config import default
 from ssgan.config import recipe_settings
 from ssgan.objectives import objective_defaults
 
@@ -202,8 +203,7 @@ class RunSpec:
         options = {**objective_defaults(fields["generator"]), **fields["generator_options"]}
         settings = {k: self.settings[k] for k in SETTINGS}
         overrides = dict(settings["overrides"])
-        averaged = overrides.pop(
-            "generator_ema", TrainingConfig.__dataclass_fields__["generator_ema"].default)
+        averaged = overrides.pop("generator_ema", default("generator_ema"))
         return {"dataset": self.dataset, "variant": self.variant, "labels": self.labels,
                 "seed": self.seed, **fields, "generator_options": options,
                 **settings, "overrides": overrides,

@@ -20,17 +20,12 @@ def test_correction_and_debiased_on_hand_computed_cases():
     np.testing.assert_allclose(got, [1.0, -2.0])
 
 
-def _batch_norm_layers(generator):
-    return [layer for layer in generator.layers
-            if isinstance(layer, keras.layers.BatchNormalization)]
-
-
 def test_batch_norm_statistics_are_those_of_the_averaged_generator(mnist_subset):
     x_lab, y_lab, x_unl, _, _ = mnist_subset
     trainer = SemiSupervisedGAN((28, 28, 1), 10, small_config(
         **TINY, vbn=False, generator_ema=True, epochs=1, steps_per_epoch=3, ema_rate=0.2))
     trainer.fit(x_lab, y_lab, x_unl, verbose=0)
-    layers = _batch_norm_layers(trainer.generator)
+    layers = averaging.batch_norm_layers(trainer.generator)
     assert layers and all(layer.momentum == 0.9 for layer in layers)  # restored
     got = [(np.asarray(layer.moving_mean), np.asarray(layer.moving_variance)) for layer in layers]
     # The state's statistics (of the last weights) are left as they were.
@@ -48,3 +43,19 @@ def test_batch_norm_statistics_are_those_of_the_averaged_generator(mnist_subset)
                                    rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(variance, np.mean([a.var(axis=0) for a in h], axis=0),
                                    rtol=1e-4, atol=1e-5)
+
+
+def test_batch_norm_is_recalibrated_once_when_sampled_not_every_epoch(mnist_subset, monkeypatch):
+    """Epochs only mark the statistics stale; the first use of the generator draws them, once."""
+    x_lab, y_lab, x_unl, _, _ = mnist_subset
+    calls = []
+    recalibrate = averaging.recalibrate_batch_norm
+    monkeypatch.setattr(averaging, "recalibrate_batch_norm",
+                        lambda *args: calls.append(1) or recalibrate(*args))
+    trainer = SemiSupervisedGAN((28, 28, 1), 10, small_config(
+        **TINY, vbn=False, epochs=3, steps_per_epoch=2))
+    trainer.fit(x_lab, y_lab, x_unl, verbose=0)
+    assert calls == []
+    first = trainer.generate(4, seed=2)
+    np.testing.assert_array_equal(first, trainer.generate(4, seed=2))
+    assert calls == [1]

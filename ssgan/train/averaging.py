@@ -21,12 +21,16 @@ def debiased(average, rate, step, debias=True):
     return [a / scale for a in average]
 
 
+def batch_norm_layers(model):
+    """The `BatchNormalization` layers of `model`, in order."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
 def recalibrate_batch_norm(generator, objective, batch_size):
     """Set `generator`'s batch-norm statistics for the weights it holds (the training state's
     follow the last weights, not an average of them): the mean over seeded batches of
     `objective`'s training inputs. A generator without batch norm is left as it is."""
-    layers = [layer for layer in generator.layers
-              if isinstance(layer, keras.layers.BatchNormalization)]
+    layers = batch_norm_layers(generator)
     if not layers:
         return
     momenta = [layer.momentum for layer in layers]

@@ -14,7 +14,8 @@ from ssgan.optimizers import AdamState
 
 class TrainState(NamedTuple):
     """Both players' weights and optimizer slots, the moving averages of the discriminator and
-    (with `generator_ema`; else empty) the generator, historical averages, the mean prediction, the latent seed and the step count.
+    (with `generator_ema`; else empty) the generator, historical averages, the mean prediction,
+    the latent seed and the step count.
 
     `d_non_trainable` / `g_non_trainable` are the models' non-trainable variables (batch-norm
     statistics, reference batches, the noise layers' seed states), threaded from step to step.

@@ -104,17 +104,18 @@ class SemiSupervisedGAN:
             input_shift=cfg.input_shift,
             extra_heads=self.objective.discriminator_heads, seed=cfg.seed,
         )
-        self.generator = self.architecture.generator(
+        self._generator = self.architecture.generator(
             self.image_shape, cfg.generator_hidden, latent_dim=cfg.latent_dim, vbn=cfg.vbn,
             condition_dims=self.objective.condition_dims, seed=cfg.seed,
         )
+        self._stale_batch_norm = False  # set by `sync_models`, cleared by `generator`
         self.input_shape = tuple(self.discriminator.input.shape[1:])
         batch_coupled = any(
             isinstance(layer, (ssgan_layers.MinibatchDiscrimination,
                                keras.layers.BatchNormalization))
             for layer in self.discriminator.layers
         )
-        self.model = steps.GANModel(self.discriminator, self.generator, self.objective,
+        self.model = steps.GANModel(self.discriminator, self._generator, self.objective,
                                     keras.random.SeedGenerator(cfg.seed + 7919), batch_coupled)
         self.resolved = None  # the config with its derived settings, once set up for data
         self.optimizers = None
@@ -142,14 +143,14 @@ class SemiSupervisedGAN:
         init = x_unlabeled[rng.choice(len(x_unlabeled), min(cfg.init_examples, len(x_unlabeled)),
                                       replace=False)]
         set_reference_batches(self.discriminator, init)
-        sizes = [layer.size for layer in self.generator.layers
+        sizes = [layer.size for layer in self._generator.layers
                  if isinstance(layer, ssgan_layers.ReferenceBatch)]
         if sizes:
             # The generator's reference batch: a sample of its own latent distribution.
             reference, _ = self.objective.sample(
                 keras.random.SeedGenerator(cfg.seed + 1), max(sizes)
             )
-            set_generator_reference(self.generator, reference)
+            set_generator_reference(self._generator, reference)
         ssgan_layers.initialize_weight_norm(self.discriminator, init, training=True)
         return self.set_up(cfg.steps_for(len(x_unlabeled)))
 
@@ -190,8 +191,11 @@ class SemiSupervisedGAN:
         return [self.backend.to_device(np.array(keras.ops.convert_to_numpy(v)))
                 for v in variables]
 
+    def _zeros(self, variables):
+        return [self.backend.to_device(np.zeros(v.shape, "float32")) for v in variables]
+
     def _initial_state(self):
-        d, g = self.discriminator, self.generator
+        d, g = self.discriminator, self._generator
         d_trainable = self._copy(d.trainable_variables)
         with_history = self.config.historical_averaging > 0
         return TrainState(
@@ -201,9 +205,8 @@ class SemiSupervisedGAN:
             g_non_trainable=self._copy(g.non_trainable_variables),
             d_optimizer=self.optimizers.discriminator.init(d_trainable),
             g_optimizer=self.optimizers.generator.init(self._copy(g.trainable_variables)),
-            ema=[self.backend.to_device(np.zeros(v.shape, "float32")) for v in d_trainable],
-            g_ema=([self.backend.to_device(np.zeros(v.shape, "float32"))
-                    for v in g.trainable_variables] if self.config.generator_ema else []),
+            ema=self._zeros(d_trainable),
+            g_ema=self._zeros(g.trainable_variables) if self.config.generator_ema else [],
             d_history=self._copy(d.trainable_variables) if with_history else [],
             g_history=self._copy(g.trainable_variables) if with_history else [],
             mean_prediction=([self.backend.to_device(np.full(
@@ -315,7 +318,7 @@ class SemiSupervisedGAN:
             else to(generator_inputs)
         )
         latent = {k: to(v) for k, v in (latent or {}).items()}
-        x_fake, _ = self.generator.stateless_call(
+        x_fake, _ = self._generator.stateless_call(
             state.g_trainable, state.g_non_trainable, generator_inputs, training=True
         )
         d_batch = {"x_labeled": to(self.as_inputs(x_labeled)),
@@ -364,14 +367,24 @@ class SemiSupervisedGAN:
         pairs = [
             (self.discriminator.trainable_variables, self.evaluation_weights()),
             (self.discriminator.non_trainable_variables, state.d_non_trainable),
-            (self.generator.trainable_variables, self.sampling_weights()),
-            (self.generator.non_trainable_variables, state.g_non_trainable),
+            (self._generator.trainable_variables, self.sampling_weights()),
+            (self._generator.non_trainable_variables, state.g_non_trainable),
         ]
         for variables, values in pairs:
             for variable, value in zip(variables, values):
                 variable.assign(self.backend.to_numpy(value))
-        if state.g_ema:
-            averaging.recalibrate_batch_norm(self.generator, self.objective, self.config.batch_size)
+        self._stale_batch_norm = bool(state.g_ema)
+
+    @property
+    def generator(self):
+        """The Keras generator with its sampling weights. After a sync to averaged weights, a
+        batch-norm generator's statistics are drawn for them on first use
+        (`averaging.recalibrate_batch_norm`), not after every epoch of training."""
+        if self._stale_batch_norm:
+            self._stale_batch_norm = False
+            averaging.recalibrate_batch_norm(self._generator, self.objective,
+                                             self.config.batch_size)
+        return self._generator
 
     def predict_logits(self, x, batch_size=None):
         """Class logits of the synced (averaged) discriminator, noise off, in fixed-size batches.
