@@ -256,6 +256,13 @@ class MinibatchDiscrimination(keras.layers.Layer):
         }
 
 
+def couples_batch(model):
+    """Whether an example's output from `model` depends on the rest of its batch: it holds
+    minibatch discrimination or batch normalization."""
+    coupling = (MinibatchDiscrimination, keras.layers.BatchNormalization)
+    return any(isinstance(layer, coupling) for layer in model.layers)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ReferenceBatch(keras.layers.Layer):
     """Prepends a fixed reference batch to its input, for the `VirtualBatchNormalization` below it.

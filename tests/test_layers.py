@@ -247,6 +247,17 @@ def test_minibatch_discrimination_separates_a_collapsed_batch_from_a_diverse_one
     assert out_diverse[:, 10:].max() < 0.1
 
 
+@pytest.mark.parametrize("coupling, expected", [
+    (None, False),
+    (lambda: L.MinibatchDiscrimination(num_kernels=2, kernel_dim=2), True),
+    (keras.layers.BatchNormalization, True),
+    (lambda: L.VirtualBatchNormalization(), False),  # its reference batch is fixed
+])
+def test_couples_batch_names_the_layers_that_mix_examples(coupling, expected):
+    layers = [keras.Input((4,)), keras.layers.Dense(4)] + ([coupling()] if coupling else [])
+    assert L.couples_batch(keras.Sequential(layers)) is expected
+
+
 # --- ReferenceBatch / DropReference / VirtualBatchNormalization -----------------------------------
 
 

@@ -20,6 +20,14 @@ def test_correction_and_debiased_on_hand_computed_cases():
     np.testing.assert_allclose(got, [1.0, -2.0])
 
 
+def test_current_is_the_weights_until_there_is_an_average_then_the_average_debiased():
+    params, average = [np.array([3.0])], [np.array([0.1])]
+    np.testing.assert_allclose(averaging.current(params, [], 0.1, 5)[0], [3.0])  # none kept
+    np.testing.assert_allclose(averaging.current(params, average, 0.1, 0)[0], [3.0])  # step 0
+    np.testing.assert_allclose(averaging.current(params, average, 0.1, 1)[0], [1.0])
+    np.testing.assert_allclose(averaging.current(params, average, 0.1, 1, debias=False)[0], [0.1])
+
+
 def test_batch_norm_statistics_are_those_of_the_averaged_generator(mnist_subset):
     x_lab, y_lab, x_unl, _, _ = mnist_subset
     trainer = SemiSupervisedGAN((28, 28, 1), 10, small_config(

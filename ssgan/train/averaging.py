@@ -21,6 +21,14 @@ def debiased(average, rate, step, debias=True):
     return [a / scale for a in average]
 
 
+def current(params, average, rate, step, debias=True):
+    """The weights a moving `average` stands for after `step` steps: `params` themselves while
+    there is none (an empty list) or it has seen nothing (step 0), else `average` debiased."""
+    if not average or not step:
+        return list(params)
+    return debiased(average, rate, step, debias)
+
+
 def batch_norm_layers(model):
     """The `BatchNormalization` layers of `model`, in order."""
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]

@@ -110,13 +110,9 @@ class SemiSupervisedGAN:
         )
         self._stale_batch_norm = False  # set by `sync_models`, cleared by `generator`
         self.input_shape = tuple(self.discriminator.input.shape[1:])
-        batch_coupled = any(
-            isinstance(layer, (ssgan_layers.MinibatchDiscrimination,
-                               keras.layers.BatchNormalization))
-            for layer in self.discriminator.layers
-        )
         self.model = steps.GANModel(self.discriminator, self._generator, self.objective,
-                                    keras.random.SeedGenerator(cfg.seed + 7919), batch_coupled)
+                                    keras.random.SeedGenerator(cfg.seed + 7919),
+                                    ssgan_layers.couples_batch(self.discriminator))
         self.resolved = None  # the config with its derived settings, once set up for data
         self.optimizers = None
         self.state = None
@@ -347,18 +343,13 @@ class SemiSupervisedGAN:
     def sampling_weights(self):
         """The generator weights that sample: the (debiased) moving average with
         `generator_ema`, else the last weights."""
-        if not self.state.g_ema:
-            return [self.backend.to_numpy(p) for p in self.state.g_trainable]
         return self._averaged(self.state.g_trainable, self.state.g_ema)
 
     def _averaged(self, params, average):
-        """`average` debiased (`ema_debias`); `params` at step 0."""
-        t = int(self.backend.to_numpy(self.state.step))
         to_numpy = self.backend.to_numpy
-        if t == 0:
-            return [to_numpy(p) for p in params]
-        return averaging.debiased([to_numpy(e) for e in average], self.resolved.ema_rate, t,
-                                  self.config.ema_debias)
+        return averaging.current([to_numpy(p) for p in params], [to_numpy(e) for e in average],
+                                 self.resolved.ema_rate, int(to_numpy(self.state.step)),
+                                 self.config.ema_debias)
 
     def sync_models(self):
         """Write the state into the Keras models: the averaged discriminator, the generator's
