@@ -16,7 +16,8 @@ def correction(rate, step, debias=True):
 
 
 def debiased(average, rate, step, debias=True):
-    """The moving `average` (NumPy arrays) after `step` steps at `rate`, debiased."""
+    """The moving `average` (arrays: NumPy or the backend's) after `step` steps at `rate`,
+    debiased."""
     scale = correction(rate, step, debias)
     return [a / scale for a in average]
 

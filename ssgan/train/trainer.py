@@ -346,10 +346,11 @@ class SemiSupervisedGAN:
         return self._averaged(self.state.g_trainable, self.state.g_ema)
 
     def _averaged(self, params, average):
+        # Chosen (and debiased) on the device: only the arrays that are used come to the host.
         to_numpy = self.backend.to_numpy
-        return averaging.current([to_numpy(p) for p in params], [to_numpy(e) for e in average],
-                                 self.resolved.ema_rate, int(to_numpy(self.state.step)),
-                                 self.config.ema_debias)
+        weights = averaging.current(params, average, self.resolved.ema_rate,
+                                    int(to_numpy(self.state.step)), self.config.ema_debias)
+        return [to_numpy(w) for w in weights]
 
     def sync_models(self):
         """Write the state into the Keras models: the averaged discriminator, the generator's
