@@ -43,7 +43,8 @@ ABLATION_VARIANTS = {
 ABLATION = ("fm", "fm-vbn", "mbd-gan", "mbd-gan-vbn")  # what `--ablation` runs
 LEGACY_ABLATION = ("mbd", "mbd-vbn")  # reported when a suite holds them, never planned
 # The configuration of the label-count table: feature matching with the paper's generator, the
-# library's "full" recipe (`ssgan.config.RECIPES`), whose optimizer settings every variant shares.
+# library's "full" recipe (`ssgan.config.RECIPES`), whose settings (optimizer, shifts,
+# consistency term) every variant shares.
 RECOMMENDED = "fm"
 RECOMMENDED_GENERATOR = "feature-matching"  # the objective whose generator row is RECOMMENDED
 # The objectives whose generator row is an ablation variant (their plain configuration).
@@ -181,9 +182,10 @@ class RunSpec:
 
     @property
     def config_fields(self):
-        # The "full" recipe's optimizer (constant learning rates, the gentler generator), then
-        # the variant's own fields (generator, VBN, minibatch discrimination); `--set
-        # generator_options` adds to the variant's options (infogan-tied keeps its tied codes).
+        # The "full" recipe (constant learning rates, the gentler generator, the shifts and the
+        # aligned consistency term), then the variant's own fields (generator, VBN, minibatch
+        # discrimination); `--set generator_options` adds to the variant's options
+        # (infogan-tied keeps its tied codes).
         fields = recipe_settings("full", epochs=self.settings["epochs"])
         del fields["epochs"]
         fields.update({k: v for k, v in variants()[self.variant].items() if k != "label"})

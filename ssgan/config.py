@@ -304,10 +304,13 @@ RECIPES = {
         "generator_learning_rate": 0.0005, "generator_beta_1": 0.0, "beta_2": 0.9999,
         "input_shift": 2, "consistency_weight": 1.0, "distribution_alignment": True,
     },
-    # The paper's 300 epochs and batch-norm generator, with a gentler generator optimizer.
+    # The paper's 300 epochs and batch-norm generator, with a gentler generator optimizer, and
+    # the "fast" recipe's shifts and aligned consistency term: without them, 50-label runs
+    # collapsed or stalled at 5-6 % (benchmarks/STABILITY.md).
     "full": {
         "epochs": 300, "vbn": False, "lr_decay_start": "constant",
         "generator_learning_rate": 0.001, "generator_beta_1": 0.0, "beta_2": 0.9999,
+        "input_shift": 2, "consistency_weight": 1.0, "distribution_alignment": True,
     },
 }
 DEFAULT_RECIPE = "fast"

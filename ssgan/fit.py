@@ -100,7 +100,8 @@ def _add_run_options(add):
         f"(ssgan.config.RECIPES): 'fast' ({fast['epochs']} epochs of batches of "
         f"{fast['batch_size']}, a gentler 'full' generator, images moved by up to 2 pixels, a "
         "consistency term: minutes on a CPU) or 'full' (the paper's 300 "
-        "epochs and generator, gentler generator optimizer: for a GPU); "
+        "epochs and generator, gentler generator optimizer, the same shifts and consistency "
+        "term: for a GPU); "
         f"the options below override it (default: {settings.DEFAULT_RECIPE})")
     add("--dataset", help="data set to train on: mnist, fashion_mnist, svhn_cropped, cifar10, "
         "tfds:NAME (an image classification set of tensorflow-datasets) or a .npz file holding "

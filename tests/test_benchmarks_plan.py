@@ -37,24 +37,30 @@ def test_plan_shares_runs_between_sections():
 
 def test_run_keys_are_those_of_the_committed_results_unless_a_default_changed():
     """A run's key (what --resume matches) is a hash of its identity: it must not change, or
-    committed suites would train again. mnist-cpu was built by several invocations of one set
-    of settings; the key of every run whose generator takes no options must come out of the
-    current code. Its CGAN and InfoGAN runs predate the generated-pair term, a default of those
-    objectives since: their identity now holds the defaults, so they are other runs. All of
-    them sampled from the generator's last weights: with its moving average (`generator_ema`,
-    the default since) a run is another run too."""
-    document = json.loads((BENCHMARKS / "results" / "mnist-cpu" / "results.json").read_text())
-    committed = document["suite"]["settings"]
-    settings = {**committed, "overrides": {**committed["overrides"], "generator_ema": False}}
-    averaged = plan.RunSpec("fm", 100, 0, [], "mnist", committed)
-    assert averaged.identity["generator_ema"] is True
-    assert averaged.key != plan.RunSpec("fm", 100, 0, [], "mnist", settings).key
+    committed suites would train again. h200-full-recipe-consistency-50-labels holds runs of
+    the default suite with the current "full" recipe: every key must come out of the current
+    code. mnist-cpu's runs predate the recipe's shifts and consistency term, a default of the
+    harness since, and sampled from the generator's last weights: they are other runs now."""
+    results = BENCHMARKS / "results"
+    document = json.loads((results / "h200-full-recipe-consistency-50-labels" / "results.json")
+                          .read_text())
+    settings = document["suite"]["settings"]
+    assert settings["overrides"] == {}
     for record in document["runs"]:
         spec = plan.RunSpec(record["variant"], record["labels"], record["seed"], [],
                             record["dataset"], settings)
-        options = spec.identity["generator_options"]
-        assert (spec.key == record["key"]) == (not options), record["id"]
-        assert "pair_weight" not in record["options"]["generator_options"]
+        assert spec.key == record["key"], record["id"]
+        assert spec.config_fields["consistency_weight"] == record["options"]["consistency_weight"]
+    last_weights = {**settings, "overrides": {"generator_ema": False}}
+    averaged = plan.RunSpec("fm", 100, 0, [], "mnist", settings)
+    assert averaged.identity["generator_ema"] is True
+    assert averaged.key != plan.RunSpec("fm", 100, 0, [], "mnist", last_weights).key
+    old = json.loads((results / "mnist-cpu" / "results.json").read_text())
+    old_settings = {**old["suite"]["settings"], "overrides": {"generator_ema": False}}
+    for record in old["runs"]:
+        spec = plan.RunSpec(record["variant"], record["labels"], record["seed"], [],
+                            record["dataset"], old_settings)
+        assert spec.key != record["key"] and "consistency_weight" not in record["options"]
     cgan = plan.RunSpec("cgan", 100, 0, [], "mnist", settings).identity["generator_options"]
     assert cgan["pair_weight"] == 0.3 and cgan["class_weight"] == 1.0
     tied = plan.RunSpec("infogan-tied", 100, 0, [], "mnist", settings).identity

@@ -27,12 +27,14 @@ def test_the_fast_recipe_is_the_full_recipes_generator_with_a_shift_and_a_consis
     assert (config.epochs, config.vbn, config.learning_rate) == (16, True, 0.003)
     assert (config.input_shift, config.consistency_weight) == (0, 0.0)
     fast, full = TrainingConfig.from_recipe("fast"), TrainingConfig.from_recipe("full")
-    generator = ("vbn", "generator_beta_1", "beta_2")
+    shared = ("vbn", "generator_beta_1", "beta_2", "input_shift", "consistency_weight",
+              "distribution_alignment")
     assert fast == config.replace(
-        epochs=12, batch_size=50, lr_decay_start=10, input_shift=2, consistency_weight=1.0,
-        distribution_alignment=True,
+        epochs=12, batch_size=50, lr_decay_start=10,
         generator_learning_rate=full.generator_learning_rate / 2,
-        **{name: getattr(full, name) for name in generator})
+        **{name: getattr(full, name) for name in shared})
+    assert (full.input_shift, full.consistency_weight, full.distribution_alignment) == (
+        2, 1.0, True)
     assert full.lr_decay_start == 300  # constant
     assert settings.default("generator_options") == {} and settings.default("ema_rate") is None
 

@@ -42,8 +42,10 @@ def test_the_recipe_fills_the_parameters_left_at_none():
     """recipe='full' takes the command line's full recipe; given parameters win over it."""
     from ssgan.config import TrainingConfig
 
-    config = SSGANClassifier(recipe="full")._config(seed=3, n_features=784, n_rows=60000)
+    config = SSGANClassifier(recipe="full")._config(3, 784, 60000, images=True)
     assert config == TrainingConfig.from_recipe("full", seed=3)
+    vectors = SSGANClassifier(recipe="full")._config(seed=3, n_features=784, n_rows=60000)
+    assert vectors == TrainingConfig.from_recipe("full", seed=3, input_shift=0)
     config = SSGANClassifier(recipe="full", epochs=20)._config(3, 784, 60000)
     assert config.epochs == 20 and config.lr_decay_start == 20 and config.vbn is False
     auto = SSGANClassifier(learning_rate=0.002)._config(0, 64, 1797)
