@@ -291,6 +291,9 @@ def divisor_near(n, target):
 # says why each looks as it does). As lr_decay_start, "constant" keeps the learning rates
 # constant for any number of epochs and "late" decays them over the last LATE_DECAY_SHARE of
 # the epochs, however many.
+# What both recipes add for the unlabeled images: shifts of up to 2 pixels and a consistency
+# term whose targets are aligned with the labeled classes' shares.
+_UNLABELED_TERMS = {"input_shift": 2, "consistency_weight": 1.0, "distribution_alignment": True}
 RECIPES = {
     # What a 2-core CPU trains in under ten minutes: 12 epochs of batches of 50 (twice the
     # paper's updates an epoch: with few labels the classifier is short of updates, not of
@@ -302,15 +305,15 @@ RECIPES = {
     "fast": {
         "epochs": 12, "batch_size": 50, "lr_decay_start": "late", "vbn": False,
         "generator_learning_rate": 0.0005, "generator_beta_1": 0.0, "beta_2": 0.9999,
-        "input_shift": 2, "consistency_weight": 1.0, "distribution_alignment": True,
+        **_UNLABELED_TERMS,
     },
     # The paper's 300 epochs and batch-norm generator, with a gentler generator optimizer, and
-    # the "fast" recipe's shifts and aligned consistency term: without them, 50-label runs
-    # collapsed or stalled at 5-6 % (benchmarks/STABILITY.md).
+    # the same shifts and aligned consistency term: without them, 50-label runs collapsed or
+    # stalled at 5-6 % (benchmarks/STABILITY.md).
     "full": {
         "epochs": 300, "vbn": False, "lr_decay_start": "constant",
         "generator_learning_rate": 0.001, "generator_beta_1": 0.0, "beta_2": 0.9999,
-        "input_shift": 2, "consistency_weight": 1.0, "distribution_alignment": True,
+        **_UNLABELED_TERMS,
     },
 }
 DEFAULT_RECIPE = "fast"
