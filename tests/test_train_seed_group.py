@@ -109,3 +109,61 @@ def test_each_run_of_a_group_keeps_its_own_class_shares():
     np.testing.assert_allclose(np.asarray(data["class_shares"]), [[0.0, 1.0], [0.25, 0.75]])
     assert axes["class_shares"] == 0
     assert np.asarray(data["y_labeled"])[0].tolist() == [1, 1, 0, 0]  # the padding
+
+
+_STOPPED_RUN_SCRIPT = """
+import json, sys
+import keras
+import numpy as np
+from ssgan.train import SeedGroup, SemiSupervisedGAN, TrainingConfig
+from ssgan.train.state import flatten
+config = TrainingConfig.from_dict(json.loads(sys.argv[1]))
+data = np.load(sys.argv[2])
+dataset = (data["x_lab"], data["y_lab"], data["x_unl"])
+x_test, y_test = data["x_test"], data["y_test"]
+seeds = (1, 2)
+alone = SemiSupervisedGAN((28, 28, 1), 10, config.replace(seed=1))
+alone.fit(*dataset, epochs=1, verbose=0)
+together = [SemiSupervisedGAN((28, 28, 1), 10, config.replace(seed=s)) for s in seeds]
+pending = []
+
+def stop_first(epoch, logs):
+    pending.append([t._state_source is not None for t in together])
+    if epoch == 0:
+        together[0].stop_training = True
+
+callbacks = [[keras.callbacks.LambdaCallback(on_epoch_end=stop_first)], []]
+SeedGroup(together).fit([dataset] * 2, validation_data=(x_test, y_test), callbacks=callbacks,
+                        verbose=0)
+first, last = flatten(alone.state), flatten(together[0].state)
+result = {
+    "epochs": [t.epoch for t in together],
+    "pending_during": pending,
+    "pending_after": [t._state_source is not None for t in together],
+    "stopped_vs_alone": max(float(np.max(np.abs(np.asarray(first[k]) - np.asarray(last[k]))))
+                            for k in first),
+    "logged": [t.log[-1]["test_error"] for t in together],
+    "evaluated": [t.evaluate(x_test, y_test) for t in together],
+}
+print("RESULT " + json.dumps(result))
+"""
+
+
+def test_a_run_that_stops_keeps_its_state_and_errors_match_its_model(mnist_subset, tmp_path):
+    """JAX: each trainer reads its slice of the group's state only when needed; a run that stops
+    early keeps the state of its last epoch while the others go on, and the errors measured for
+    all runs in one call are those of each trainer's own model."""
+    x_lab, y_lab, x_unl, x_test, y_test = mnist_subset
+    np.savez(tmp_path / "data.npz", x_lab=x_lab[:40], y_lab=y_lab[:40], x_unl=x_unl[:1000],
+             x_test=x_test[:500], y_test=y_test[:500])
+    config = small_config(epochs=3, steps_per_epoch=3)
+    result = run_python(_STOPPED_RUN_SCRIPT, json.dumps(config.to_dict()),
+                        tmp_path / "data.npz", backend="jax")
+    assert result["epochs"] == [1, 3]
+    # Handed over after each epoch (run 0's callback comes before run 1's hand-over), read by
+    # nobody until the end of fit, which takes them all.
+    assert result["pending_during"] == [[True, False]], result
+    assert result["pending_after"] == [False, False]
+    assert result["stopped_vs_alone"] < 1e-6, result  # its epoch-1 state, not the group's last
+    # Vectorized evaluation against each synced model: equal but for float32 rounding.
+    np.testing.assert_allclose(result["logged"], result["evaluated"], atol=1 / 500 + 1e-9)

@@ -12,9 +12,11 @@ differs between Keras backends, with the same functions:
   after which `run.compiled` is true.
   With `data_axes` (a dict like `data`, 0 or None per entry) it runs several independent runs at
   once: the state, the indices of a step and the data entries marked 0 carry a leading run axis
-  (JAX only: `vmap`; TensorFlow raises NotImplementedError).
-- `compile_function(fn, precision, jit_compile)`: a compiled pure function whose last argument
-  is a batch (evaluation); TensorFlow traces it once for any batch size.
+  (JAX only: `vmap`; TensorFlow raises NotImplementedError). `donate=False` keeps the input
+  state valid after the call (JAX otherwise reuses its buffers).
+- `compile_function(fn, precision, jit_compile, in_axes)`: a compiled pure function whose last
+  argument is a batch (an array or a tuple of arrays: evaluation); TensorFlow traces it once
+  for any batch size. `in_axes` (JAX only) vectorizes it over runs as `jax.vmap` does.
 - `to_device(array)`, `to_numpy(tensor)`, `device_description()`.
 
 `precision` is JAX's matmul precision; `jit_compile` asks TensorFlow for XLA (None: on a GPU).

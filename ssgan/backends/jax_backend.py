@@ -1,8 +1,8 @@
 """JAX: `jax.value_and_grad` for gradients, `jax.jit` over a `lax.scan` of steps for compilation.
 
 A whole run of steps is one compiled call: the data stays on the device, the step indices come in
-as one array, the state is donated (updated in place), and nothing returns to the host until the
-run ends.
+as one array, the state is donated (updated in place) unless the caller keeps it, and nothing
+returns to the host until the run ends.
 """
 
 import contextlib
@@ -26,7 +26,7 @@ class _CompiledSteps:
     """`run(state, data, indices)`, compiled ahead of time by `compile` (which `__call__` does on
     first use), so that compilation can be timed apart from training."""
 
-    def __init__(self, step_fn, precision, data_axes=None):
+    def __init__(self, step_fn, precision, data_axes=None, donate=True):
         if data_axes is not None:
             # Independent runs side by side: the state and each step's indices carry a leading
             # run axis; the data too where `data_axes` says 0, else it is shared.
@@ -38,7 +38,7 @@ class _CompiledSteps:
 
             return jax.lax.scan(body, state, indices)
 
-        self._jitted = jax.jit(run, donate_argnums=0)
+        self._jitted = jax.jit(run, donate_argnums=0 if donate else ())
         self._precision = precision
         self._executable = None
 
@@ -56,14 +56,14 @@ class _CompiledSteps:
         return self._executable(state, data, indices)
 
 
-def compile_steps(step_fn, precision=None, jit_compile=None, data_axes=None):
+def compile_steps(step_fn, precision=None, jit_compile=None, data_axes=None, donate=True):
     del jit_compile  # always compiled: JAX has no faster uncompiled path
-    return _CompiledSteps(step_fn, precision, data_axes)
+    return _CompiledSteps(step_fn, precision, data_axes, donate)
 
 
-def compile_function(fn, precision=None, jit_compile=None):
+def compile_function(fn, precision=None, jit_compile=None, in_axes=None):
     del jit_compile
-    compiled = jax.jit(fn)
+    compiled = jax.jit(fn if in_axes is None else jax.vmap(fn, in_axes=in_axes))
 
     def call(*args):
         with _precision_scope(precision):

@@ -56,8 +56,8 @@ class _CompiledSteps:
         return state, stacked
 
 
-def compile_steps(step_fn, precision=None, jit_compile=None, data_axes=None):
-    del precision  # TensorFlow keeps float32 products in float32 unless told otherwise
+def compile_steps(step_fn, precision=None, jit_compile=None, data_axes=None, donate=True):
+    del precision, donate  # TensorFlow keeps float32 products in float32 unless told otherwise
     if data_axes is not None:
         raise NotImplementedError(
             "Training several runs as one vectorized step (ssgan.train.SeedGroup) needs the "
@@ -67,7 +67,8 @@ def compile_steps(step_fn, precision=None, jit_compile=None, data_axes=None):
 
 
 class _TracedOnce:
-    """`fn` traced on its first call for a last argument (the batch) of any leading size, then
+    """`fn` traced on its first call for a last argument (the batch: an array or a tuple of
+    arrays) of any leading size, then
     called as that one concrete function. A `tf.function` called afresh for each fitted model
     would count every model's first trace as a retrace of the same code and warn ("triggered
     tf.function retracing") during a `GridSearchCV`; a concrete function is never retraced."""
@@ -84,13 +85,16 @@ class _TracedOnce:
     def __call__(self, *args):
         if self._concrete is None:
             specs = [tf.nest.map_structure(lambda v: self._spec(v, False), a) for a in args[:-1]]
-            self._concrete = self._function.get_concrete_function(
-                *specs, self._spec(args[-1], True))
+            batch = tf.nest.map_structure(lambda v: self._spec(v, True), args[-1])
+            self._concrete = self._function.get_concrete_function(*specs, batch)
         return self._concrete(*args)
 
 
-def compile_function(fn, precision=None, jit_compile=None):
+def compile_function(fn, precision=None, jit_compile=None, in_axes=None):
     del precision
+    if in_axes is not None:
+        raise NotImplementedError("Evaluating several runs' states in one call needs the JAX "
+                                  "backend (KERAS_BACKEND=jax).")
     return _TracedOnce(fn, jit_compile)
 
 

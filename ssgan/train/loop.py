@@ -77,9 +77,14 @@ class Runs:
     def epoch_indices(self, epoch):
         raise NotImplementedError
 
-    def states(self):
-        """Each run's state after an epoch."""
-        raise NotImplementedError
+    def hand_over(self, index):
+        """After an epoch: give run `index`'s trainer its state (a run alone: it holds it)."""
+
+    def validation_errors(self, validation_data):
+        """Each run's error on `validation_data` after an epoch, when measured for all runs at
+        once (index → error); else {} and each trainer measures its own."""
+        del validation_data
+        return {}
 
     def diverge(self, index, message):
         self.diverged[index] = message
@@ -166,7 +171,7 @@ def _train_epoch(runs, epoch, lists, progress, validation_data):
     seconds = time.perf_counter() - start - (compile_seconds or 0.0)
     first = runs.trainers[0]
     learning_rate = float(first.optimizers.discriminator.learning_rate_at(epoch * runs.steps))
-    states = runs.states()
+    errors = runs.validation_errors(validation_data) if validation_data is not None else {}
     ended = []
     for i in current.active:
         if i in runs.diverged:
@@ -179,7 +184,8 @@ def _train_epoch(runs, epoch, lists, progress, validation_data):
             logs["runs_in_step"] = len(runs.trainers)
         logs["learning_rate"] = learning_rate
         trainer = runs.trainers[i]
-        trainer.end_epoch(states[i], epoch, logs, validation_data)
+        runs.hand_over(i)
+        trainer.end_epoch(epoch, logs, validation_data, errors.get(i))
         callback_logs = {k: v for k, v in logs.items() if k != "epoch"}
         lists[i].on_epoch_end(epoch - 1, callback_logs)
         ended.append(callback_logs)

@@ -6,6 +6,8 @@ one. The group only adds the run axis; the epoch loop, the evaluation and the ca
 ones a run alone gets, and each run ends where it would alone.
 """
 
+import functools
+
 import numpy as np
 
 from ssgan.train import loop
@@ -16,10 +18,12 @@ class SeedGroup(loop.Runs):
     """Runs of one configuration that differ only in their seed and labeled set (its split and
     size), trained side by side as one vectorized step. JAX only.
 
-    Each trainer keeps its own models, log, history and checkpoints: after every epoch it
-    receives its slice of the group's state, its models are synced and it is evaluated exactly as
-    if it had trained alone. A run whose losses become NaN is left out from then on (`diverged`:
-    run index → message), as is one whose trainer sets `stop_training`.
+    Each trainer keeps its own models, log, history and checkpoints. After every epoch all runs
+    are evaluated in one vectorized call on the device, and each trainer is handed its slice of
+    the group's state, which comes to the host (one transfer for all runs) only when something
+    reads it: a checkpoint, a callback using the models, the end of `fit`. A run whose losses
+    become NaN is left out from then on (`diverged`: run index → message) and keeps its state of
+    the last epoch before, as does one whose trainer sets `stop_training`.
 
     Args:
         trainers: `SemiSupervisedGAN`s whose configurations are equal except `seed`, all at the
@@ -48,6 +52,7 @@ class SeedGroup(loop.Runs):
         self._n_labeled = None
         self._n_unlabeled = None
         self._data_axes = None
+        self._host = None  # (a stacked state, its runs' states on the host)
 
     def fit(self, datasets, epochs=None, validation_data=None, callbacks=None, verbose=1):
         """Train every trainer up to `epochs` (default: the configuration's).
@@ -82,7 +87,12 @@ class SeedGroup(loop.Runs):
             self._data_axes = data_axes
         self.state = train_state.stack([t.state for t in trainers], self.backend)
         epochs = first.config.epochs if epochs is None else int(epochs)
-        return loop.fit_runs(self, epochs, validation_data, callbacks, verbose)
+        try:
+            return loop.fit_runs(self, epochs, validation_data, callbacks, verbose)
+        finally:
+            for trainer in trainers:  # the states not read yet, in one transfer
+                trainer.state  # noqa: B018 (the read takes it)
+            self._host = None
 
     def _stack_data(self, prepared):
         """The runs' data with a leading run axis, and which entries have it. Labeled sets may
@@ -118,8 +128,23 @@ class SeedGroup(loop.Runs):
         # (steps, runs, batch): the scan runs over steps, the vectorized step over runs.
         return {k: np.stack([p[k] for p in per_run], axis=1) for k in per_run[0]}
 
-    def states(self):
-        return train_state.unstack(self.state, len(self.trainers), self.backend)
+    def _run_state(self, state, index):
+        """Run `index`'s slice of the stacked `state`, on the host; all runs' slices are cut
+        from one transfer, for the trainers that read theirs after this one."""
+        if self._host is None or self._host[0] is not state:
+            self._host = (state, train_state.unstack(state, len(self.trainers), self.backend))
+        return self._host[1][index]
+
+    def hand_over(self, index):
+        # The stacked state of this epoch's end stays valid: the group's step does not donate it.
+        self.trainers[index].defer_state(functools.partial(self._run_state, self.state, index))
+
+    def validation_errors(self, validation_data):
+        evaluator = self.trainers[0].state_evaluator
+        if not evaluator.on_device:
+            return {}
+        errors = evaluator.errors(self.state, *validation_data)
+        return {i: float(errors[i]) for i in self.active()}
 
     def diverge(self, index, message):
         trainer = self.trainers[index]

@@ -2,7 +2,8 @@
 
 A `TrainState` is what the compiled step takes and returns, what a checkpoint holds and what
 several runs side by side stack along a leading axis. Its leaves are backend arrays, never Keras
-variables: the models only receive values back once per epoch (`SemiSupervisedGAN.sync_models`).
+variables: the models receive values back only when used after an epoch
+(`SemiSupervisedGAN.sync_models`).
 """
 
 from typing import NamedTuple

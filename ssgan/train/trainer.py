@@ -4,7 +4,6 @@ generates. The step (`ssgan.train.step`), the epoch loop (`ssgan.train.loop`) an
 """
 
 import functools
-import math
 import os
 
 import keras
@@ -20,6 +19,7 @@ from ssgan.objectives import make_objective
 from ssgan.optimizers import Adam
 from ssgan.train import averaging
 from ssgan.train import checkpoint
+from ssgan.train import evaluation
 from ssgan.train import loop
 from ssgan.train import step as steps
 from ssgan.train.guard import CollapseGuard
@@ -53,9 +53,6 @@ class SingleRun(loop.Runs):
         return loop.epoch_indices(config.seed, epoch, self.n_labeled, self.n_unlabeled,
                                   self.steps, config.batch_size)
 
-    def states(self):
-        return [self.state]
-
     def finish_epoch(self):
         # Follow the trainer: a callback may have rolled it back, with a gentler generator
         # step compiled anew (ssgan.train.guard.CollapseGuard).
@@ -78,8 +75,10 @@ class SemiSupervisedGAN:
         n_classes: K, the number of real classes.
         config: a `TrainingConfig` (default: the defaults).
 
-    After every epoch the discriminator (`discriminator`) holds the moving-average weights that
-    evaluate and predict, the generator (`generator`) its current weights. `log` holds one dict
+    The discriminator (`discriminator`) holds the moving-average weights that evaluate and
+    predict, the generator (`generator`) its sampling weights, synced from the training state
+    when first used after an epoch (the epoch's test error is measured from the state itself:
+    `ssgan.train.evaluation`). `log` holds one dict
     of metrics per epoch trained (over resumptions too); `history` is the `keras.callbacks.History`
     of the last `fit`. The trainer is the `model` its callbacks see: `stop_training`,
     `get_weights` / `set_weights` (the whole training state) and `save` (the discriminator) work
@@ -98,7 +97,7 @@ class SemiSupervisedGAN:
         self.objective = make_objective(cfg.generator, self.n_classes, latent_dim=cfg.latent_dim,
                                         **cfg.generator_options)
         keras.utils.set_random_seed(cfg.seed)
-        self.discriminator = self.architecture.discriminator(
+        self._discriminator = self.architecture.discriminator(
             self.image_shape, self.n_classes, cfg.discriminator_hidden,
             minibatch_discrimination=cfg.minibatch_discrimination, vbn=cfg.vbn,
             input_shift=cfg.input_shift,
@@ -108,21 +107,51 @@ class SemiSupervisedGAN:
             self.image_shape, cfg.generator_hidden, latent_dim=cfg.latent_dim, vbn=cfg.vbn,
             condition_dims=self.objective.condition_dims, seed=cfg.seed,
         )
+        self._stale_models = False  # set after an epoch, cleared by `sync_models`
         self._stale_batch_norm = False  # set by `sync_models`, cleared by `generator`
-        self.input_shape = tuple(self.discriminator.input.shape[1:])
-        self.model = steps.GANModel(self.discriminator, self._generator, self.objective,
+        self.input_shape = tuple(self._discriminator.input.shape[1:])
+        self.model = steps.GANModel(self._discriminator, self._generator, self.objective,
                                     keras.random.SeedGenerator(cfg.seed + 7919),
-                                    ssgan_layers.couples_batch(self.discriminator))
+                                    ssgan_layers.couples_batch(self._discriminator))
         self.resolved = None  # the config with its derived settings, once set up for data
         self.optimizers = None
-        self.state = None
+        self._state = None
+        self._state_source = None  # set by `defer_state`
         self.generator_lr_scale = 1.0  # lowered by the collapse guard (`set_generator_lr_scale`)
         self.epoch = 0
         self.log = []
         self.history = None
         self.stop_training = False
         self._run_steps = None
-        self._predict = None
+        self.state_evaluator = evaluation.StateEvaluator(self)
+
+    @property
+    def state(self):
+        """The training state, a `TrainState`. Runs side by side hand a trainer its slice only
+        when something reads it (`defer_state`)."""
+        if self._state_source is not None:
+            source, self._state_source = self._state_source, None
+            self._state = source()
+        return self._state
+
+    @state.setter
+    def state(self, value):
+        self._state_source = None
+        self._state = value
+
+    def defer_state(self, source):
+        """Make `source()`, called when the state is next read, the state, and the models
+        stale (as after an epoch)."""
+        self._state_source = source
+        self._stale_models = True
+
+    @property
+    def discriminator(self):
+        """The Keras discriminator with the averaged weights that evaluate and predict, synced
+        from the state on first use after an epoch (`sync_models`)."""
+        if self._stale_models:
+            self.sync_models()
+        return self._discriminator
 
     # ----------------------------------------------------------------------------------- set-up
 
@@ -138,7 +167,7 @@ class SemiSupervisedGAN:
         rng = np.random.default_rng([cfg.seed, 104729])
         init = x_unlabeled[rng.choice(len(x_unlabeled), min(cfg.init_examples, len(x_unlabeled)),
                                       replace=False)]
-        set_reference_batches(self.discriminator, init)
+        set_reference_batches(self._discriminator, init)
         sizes = [layer.size for layer in self._generator.layers
                  if isinstance(layer, ssgan_layers.ReferenceBatch)]
         if sizes:
@@ -147,7 +176,7 @@ class SemiSupervisedGAN:
                 keras.random.SeedGenerator(cfg.seed + 1), max(sizes)
             )
             set_generator_reference(self._generator, reference)
-        ssgan_layers.initialize_weight_norm(self.discriminator, init, training=True)
+        ssgan_layers.initialize_weight_norm(self._discriminator, init, training=True)
         return self.set_up(cfg.steps_for(len(x_unlabeled)))
 
     def set_up(self, steps_per_epoch):
@@ -191,7 +220,7 @@ class SemiSupervisedGAN:
         return [self.backend.to_device(np.zeros(v.shape, "float32")) for v in variables]
 
     def _initial_state(self):
-        d, g = self.discriminator, self._generator
+        d, g = self._discriminator, self._generator
         d_trainable = self._copy(d.trainable_variables)
         with_history = self.config.historical_averaging > 0
         return TrainState(
@@ -248,11 +277,12 @@ class SemiSupervisedGAN:
 
     def compiled_steps(self, data_axes=None):
         """The compiled run of steps (`ssgan.backends`), made once per trainer (with
-        `data_axes`: vectorized over runs, made anew)."""
+        `data_axes`: vectorized over runs, made anew, keeping its input state, whose slices the
+        runs' trainers read when they need them: `SeedGroup`)."""
         cfg = self.resolved
         if data_axes is not None:
             return self.backend.compile_steps(self.train_step, cfg.matmul_precision,
-                                              cfg.jit_compile, data_axes=data_axes)
+                                              cfg.jit_compile, data_axes=data_axes, donate=False)
         if self._run_steps is None:
             self._run_steps = self.backend.compile_steps(self.train_step, cfg.matmul_precision,
                                                          cfg.jit_compile)
@@ -288,16 +318,17 @@ class SemiSupervisedGAN:
                                    verbose)
         return history
 
-    def end_epoch(self, state, epoch, logs, validation_data=None):
-        """After epoch `epoch`: take `state`, sync the models, add the error on
-        `validation_data` to `logs`, and record them in `log`."""
-        self.state = state
+    def end_epoch(self, epoch, logs, validation_data=None, test_error=None):
+        """After epoch `epoch` (the state already updated): add the error on `validation_data`
+        to `logs`, or the `test_error` measured already, and record them in `log`. The Keras
+        models are synced when next used, not after every epoch."""
         self.epoch = epoch
-        self.sync_models()
-        if validation_data is not None:
-            error = self.evaluate(*validation_data)
-            logs["test_error"] = error
-            logs["test_accuracy"] = 1.0 - error
+        self._stale_models = True
+        if test_error is None and validation_data is not None:
+            test_error = self.state_evaluator.error(self.state, *validation_data)
+        if test_error is not None:
+            logs["test_error"] = float(test_error)
+            logs["test_accuracy"] = 1.0 - float(test_error)
         self.log.append(logs)
         return logs
 
@@ -355,10 +386,11 @@ class SemiSupervisedGAN:
     def sync_models(self):
         """Write the state into the Keras models: the averaged discriminator, the generator's
         sampling weights (`sampling_weights`)."""
+        self._stale_models = False
         state = self.state
         pairs = [
-            (self.discriminator.trainable_variables, self.evaluation_weights()),
-            (self.discriminator.non_trainable_variables, state.d_non_trainable),
+            (self._discriminator.trainable_variables, self.evaluation_weights()),
+            (self._discriminator.non_trainable_variables, state.d_non_trainable),
             (self._generator.trainable_variables, self.sampling_weights()),
             (self._generator.non_trainable_variables, state.g_non_trainable),
         ]
@@ -372,6 +404,8 @@ class SemiSupervisedGAN:
         """The Keras generator with its sampling weights. After a sync to averaged weights, a
         batch-norm generator's statistics are drawn for them on first use
         (`averaging.recalibrate_batch_norm`), not after every epoch of training."""
+        if self._stale_models:
+            self.sync_models()
         if self._stale_batch_norm:
             self._stale_batch_norm = False
             averaging.recalibrate_batch_norm(self._generator, self.objective,
@@ -379,40 +413,13 @@ class SemiSupervisedGAN:
         return self._generator
 
     def predict_logits(self, x, batch_size=None):
-        """Class logits of the synced (averaged) discriminator, noise off, in fixed-size batches.
-
-        A last partial batch is filled up with examples from the start of `x`, so every call has
-        the compiled shape and, with minibatch discrimination, every batch holds real data only.
-        """
-        x = self.as_inputs(x)
-        batch_size = batch_size or max(self.config.batch_size,
-                                       500 if not self.model.batch_coupled else 0)
-        if self._predict is None:
-            def predict(trainable, non_trainable, batch):
-                outputs, _ = self.discriminator.stateless_call(
-                    trainable, non_trainable, batch, training=False
-                )
-                return outputs["logits"]
-
-            self._predict = self.backend.compile_function(
-                predict, self.config.matmul_precision, self.config.jit_compile
-            )
-        trainable = [v.value for v in self.discriminator.trainable_variables]
-        non_trainable = [v.value for v in self.discriminator.non_trainable_variables]
-        n = len(x)
-        padded = math.ceil(n / batch_size) * batch_size
-        if padded > n:
-            x = np.concatenate([x, np.resize(x, (padded - n,) + x.shape[1:])], axis=0)
-        logits = [
-            self.backend.to_numpy(self._predict(trainable, non_trainable, x[i : i + batch_size]))
-            for i in range(0, padded, batch_size)
-        ]
-        return np.concatenate(logits, axis=0)[:n]
+        """Class logits of the synced (averaged) discriminator, noise off, in batches of
+        `batch_size` (see `evaluation.StateEvaluator.predict_logits`)."""
+        return self.state_evaluator.predict_logits(self.as_inputs(x), batch_size)
 
     def evaluate(self, x, y):
         """Classification error of the averaged discriminator on (x, y)."""
-        # Without batch-coupled layers, the whole set (up to 10000) goes through in one call:
-        # evaluation after every epoch then costs one dispatch, not one per 500 examples.
+        # Without batch-coupled layers, the whole set (up to 10000) goes through in one call.
         batch_size = None if self.model.batch_coupled else min(len(x), 10000)
         predicted = np.argmax(self.predict_logits(x, batch_size), axis=-1)
         return float(np.mean(predicted != np.asarray(y)))
@@ -467,7 +474,7 @@ class SemiSupervisedGAN:
         self.state = state
         self.epoch = int(epoch)
         self.log = list(log)
-        self.sync_models()
+        self._stale_models = True
 
     def get_weights(self):
         """The whole training state as a list of NumPy arrays (copies): what `set_weights`
@@ -475,13 +482,13 @@ class SemiSupervisedGAN:
         return [np.array(self.backend.to_numpy(v)) for v in flatten(self.state).values()]
 
     def set_weights(self, weights):
-        """Restore a state from `get_weights`' list and sync the models."""
+        """Restore a state from `get_weights`' list (the models follow on next use)."""
         keys = list(flatten(self.state))
         if len(weights) != len(keys):
             raise ValueError(f"Expected {len(keys)} arrays (get_weights' list), got {len(weights)}.")
         arrays = dict(zip(keys, weights))
         self.state = unflatten(self.state, lambda key: self.backend.to_device(arrays[key]))
-        self.sync_models()
+        self._stale_models = True
 
     def save(self, filepath, overwrite=True):
         """Save the discriminator, the classifier, to a `.keras` file, atomically
