@@ -78,11 +78,10 @@ class SemiSupervisedGAN:
     The discriminator (`discriminator`) holds the moving-average weights that evaluate and
     predict, the generator (`generator`) its sampling weights, synced from the training state
     when first used after an epoch (the epoch's test error is measured from the state itself:
-    `ssgan.train.evaluation`). `log` holds one dict
-    of metrics per epoch trained (over resumptions too); `history` is the `keras.callbacks.History`
-    of the last `fit`. The trainer is the `model` its callbacks see: `stop_training`,
-    `get_weights` / `set_weights` (the whole training state) and `save` (the discriminator) work
-    as Keras' callbacks expect.
+    `ssgan.train.evaluation`). `log` holds one dict of metrics per epoch trained (over
+    resumptions too); `history` is the `keras.callbacks.History` of the last `fit`. The trainer
+    is the `model` its callbacks see: `stop_training`, `get_weights` / `set_weights` (the whole
+    training state) and `save` (the discriminator) work as Keras' callbacks expect.
     """
 
     optimizer = None  # for Keras callbacks: the two players' optimizers are in `optimizers`
