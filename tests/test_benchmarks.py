@@ -330,6 +330,17 @@ def test_speed_quick_writes_its_json(tmp_path):
     assert "ms/step" in result.stdout and "s/epoch" in result.stdout
 
 
+def test_time_to_99_trains_a_recipe_on_its_schedule_and_stops_at_the_limit(mnist):
+    """`--to-99-recipe`: the recipe's own settings (the `full` recipe's 300-epoch schedule),
+    stopped after `max_epochs` when 99 % is not reached."""
+    (x_train, y_train), (x_test, y_test) = mnist
+    arrays = (x_train[:1000], y_train[:1000], x_test[:200], y_test[:200])
+    result = speed.time_to_99(arrays, 2, "highest", recipe="full")
+    assert (result["reached"], result["epochs"], result["recipe"]) == (False, 2, "full")
+    assert result["wall_seconds"] is None and len(result["test_errors"]) == 2
+    assert 0.0 < result["last_test_error"] < 1.0
+
+
 def test_units_group_runs_of_a_configuration_on_jax_only():
     _, _, runs = parse_harness("--seeds", "3", "--labels", "20,100", "--no-ablation",
                         "--generators", "cgan")
