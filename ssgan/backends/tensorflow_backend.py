@@ -68,10 +68,10 @@ def compile_steps(step_fn, precision=None, jit_compile=None, data_axes=None, don
 
 class _TracedOnce:
     """`fn` traced on its first call for a last argument (the batch: an array or a tuple of
-    arrays) of any leading size, then
-    called as that one concrete function. A `tf.function` called afresh for each fitted model
-    would count every model's first trace as a retrace of the same code and warn ("triggered
-    tf.function retracing") during a `GridSearchCV`; a concrete function is never retraced."""
+    arrays) of any leading size, then called as that one concrete function. A `tf.function`
+    called afresh for each fitted model would count every model's first trace as a retrace of
+    the same code and warn ("triggered tf.function retracing") during a `GridSearchCV`; a
+    concrete function is never retraced."""
 
     def __init__(self, fn, jit_compile):
         self._function = tf.function(fn, jit_compile=_use_xla(jit_compile))

@@ -22,12 +22,19 @@ def debiased(average, rate, step, debias=True):
     return [a / scale for a in average]
 
 
-def current(params, average, rate, step, debias=True):
-    """The weights a moving `average` stands for after `step` steps: `params` themselves while
-    there is none (an empty list) or it has seen nothing (step 0), else `average` debiased."""
+def source(params, average, rate, step, debias=True):
+    """What the weights of a moving `average` after `step` steps are made of: (`params`, 1.0)
+    while there is none (an empty list) or it has seen nothing (step 0), else (`average`, its
+    debiasing divisor)."""
     if not average or not step:
-        return list(params)
-    return debiased(average, rate, step, debias)
+        return list(params), 1.0
+    return list(average), correction(rate, step, debias)
+
+
+def current(params, average, rate, step, debias=True):
+    """The weights a moving `average` stands for after `step` steps (see `source`)."""
+    arrays, divisor = source(params, average, rate, step, debias)
+    return arrays if divisor == 1.0 else [a / divisor for a in arrays]
 
 
 def batch_norm_layers(model):

@@ -91,13 +91,13 @@ class StateEvaluator:
         return self._data[2:]
 
     def _weights(self, state, steps):
-        """The arrays to evaluate and their debiasing divisors (one per run)."""
-        trainer = self.trainer
-        if not state.ema or not np.all(steps):
-            return state.d_trainable, np.ones(steps.shape, "float32")
-        rate, debias = trainer.resolved.ema_rate, trainer.config.ema_debias
-        scales = [averaging.correction(rate, int(step), debias) for step in steps.reshape(-1)]
-        return state.ema, np.asarray(scales, "float32").reshape(steps.shape)
+        """The arrays to evaluate and their debiasing divisors, one per run (`averaging.source`;
+        runs side by side are at the same step, so they agree on the arrays)."""
+        rate, debias = self.trainer.resolved.ema_rate, self.trainer.config.ema_debias
+        sources = [averaging.source(state.d_trainable, state.ema, rate, int(step), debias)
+                   for step in steps.reshape(-1)]
+        divisors = np.asarray([divisor for _, divisor in sources], "float32")
+        return sources[0][0], divisors.reshape(steps.shape)
 
     def error(self, state, x, y):
         """The error of `state` on (x, y); a discriminator with batch coupling is synced to the
@@ -118,6 +118,6 @@ class StateEvaluator:
         params, scales = self._weights(state, steps)
         to = backend.to_device
         x_device, y_device = self._device_data(x, y)
-        count = self._compiled(vectorized)(list(params), list(state.d_non_trainable),
+        count = self._compiled(vectorized)(params, list(state.d_non_trainable),
                                            to(scales), (x_device, y_device))
         return np.asarray(backend.to_numpy(count)) / len(y)
