@@ -1,6 +1,7 @@
 """The epoch loop: batch indices, Keras callbacks as in `model.fit`, progress output, NaN."""
 
 import csv
+import threading
 
 import keras
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from conftest import small_config
 
 from ssgan.train import SemiSupervisedGAN, TrainingDivergedError, epoch_indices
+from ssgan.train.loop import EpochIndices
 
 
 def _trainer(**overrides):
@@ -28,6 +30,38 @@ def test_epoch_indices_tile_the_labeled_set_and_cover_the_unlabeled_set():
     other = epoch_indices(seed=3, epoch=2, n_labeled=20, n_unlabeled=500, steps=10, batch_size=50)
     assert all(np.array_equal(idx[k], again[k]) for k in idx)
     assert not np.array_equal(idx["unlabeled"], other["unlabeled"])
+
+
+class DrawRecorder:
+    """A `Runs` stand-in whose `epoch_indices` records each epoch drawn and in which thread."""
+
+    def __init__(self):
+        self.draws = []
+
+    def epoch_indices(self, epoch):
+        self.draws.append((epoch, threading.current_thread().name))
+        return _small_epoch(epoch)
+
+
+def _small_epoch(epoch):
+    return epoch_indices(seed=1, epoch=epoch, n_labeled=10, n_unlabeled=50, steps=2, batch_size=5)
+
+
+def test_epoch_indices_are_drawn_one_epoch_ahead_in_the_background():
+    runs = DrawRecorder()
+    indices = EpochIndices(runs, last_epoch=3)
+    got = {epoch: indices(epoch) for epoch in (1, 2)}
+    rolled_back = indices(2)  # e.g. after a rollback: epoch 3 was drawn ahead, 2 comes again
+    last = indices(3)
+    indices.close()
+    for epoch, drawn in [*got.items(), (2, rolled_back), (3, last)]:
+        expected = _small_epoch(epoch)
+        assert all(np.array_equal(drawn[k], expected[k]) for k in expected)
+    main = threading.current_thread().name
+    assert [e for e, thread in runs.draws if thread == main] == [1, 2]  # 1st, and the rollback
+    ahead = [e for e, thread in runs.draws if thread != main]
+    assert sorted(ahead) == [2, 3, 3]  # after epochs 1, 2 (then dropped) and the rollback's 2
+    assert all(thread.startswith("ssgan-indices") for e, thread in runs.draws if thread != main)
 
 
 class Recorder(keras.callbacks.Callback):

@@ -9,6 +9,7 @@ side share one progress bar showing their mean.
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from keras.callbacks import CallbackList
@@ -94,6 +95,34 @@ class Runs:
         self.epoch += 1
 
 
+class EpochIndices:
+    """Each epoch's batch indices, the next epoch's drawn in a background thread while the device
+    trains this one: drawn between epochs, the NumPy permutations (tens of milliseconds a run)
+    would keep an accelerator idle. An epoch other than the one drawn ahead (after a rollback)
+    is drawn on the spot; either way the indices are `runs.epoch_indices(epoch)`."""
+
+    def __init__(self, runs, last_epoch):
+        self.runs = runs
+        self.last_epoch = last_epoch
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ssgan-indices")
+        self._ahead = None  # (epoch, future)
+
+    def __call__(self, epoch):
+        """Epoch `epoch`'s indices; starts drawing the next epoch's."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == epoch:
+            indices = ahead[1].result()
+        else:
+            indices = self.runs.epoch_indices(epoch)
+        if epoch < self.last_epoch:
+            self._ahead = (epoch + 1, self._executor.submit(self.runs.epoch_indices, epoch + 1))
+        return indices
+
+    def close(self):
+        self._ahead = None
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
 def run_calls(runs, indices, collect):
     """One epoch as `steps / per_call` compiled calls that update `runs.state`.
 
@@ -159,15 +188,16 @@ class _Epoch:
         return {k: v / done for k, v in self.totals[i].items()}
 
 
-def _train_epoch(runs, epoch, lists, progress, validation_data):
-    """Train epoch number `epoch` (from 1) of every active run; end it for each with its logs."""
+def _train_epoch(runs, epoch, lists, progress, validation_data, indices):
+    """Train epoch number `epoch` (from 1) of every active run, on batches `indices(epoch)`; end
+    it for each with its logs."""
     current = _Epoch(runs, epoch, lists, progress)
     for i in current.active:
         lists[i].on_epoch_begin(epoch - 1)
     if progress is not None:
         progress.on_epoch_begin(epoch - 1)
     start = time.perf_counter()
-    compile_seconds = run_calls(runs, runs.epoch_indices(epoch), current.collect)
+    compile_seconds = run_calls(runs, indices(epoch), current.collect)
     seconds = time.perf_counter() - start - (compile_seconds or 0.0)
     first = runs.trainers[0]
     learning_rate = float(first.optimizers.discriminator.learning_rate_at(epoch * runs.steps))
@@ -227,9 +257,13 @@ def fit_runs(runs, epochs, validation_data=None, callbacks=None, verbose=1):
         callback_list.on_train_begin()
     if progress is not None:
         progress.on_train_begin()
-    while runs.epoch < epochs and runs.active():
-        _train_epoch(runs, runs.epoch + 1, lists, progress, validation_data)
-        runs.finish_epoch()
+    indices = EpochIndices(runs, epochs)
+    try:
+        while runs.epoch < epochs and runs.active():
+            _train_epoch(runs, runs.epoch + 1, lists, progress, validation_data, indices)
+            runs.finish_epoch()
+    finally:
+        indices.close()
     for i, callback_list in enumerate(lists):
         if i not in runs.diverged:
             callback_list.on_train_end()
