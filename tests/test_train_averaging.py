@@ -11,12 +11,12 @@ from ssgan.train import SemiSupervisedGAN
 from ssgan.train import averaging
 
 
-def test_correction_and_debiased_on_hand_computed_cases():
+def test_correction_and_the_debiased_average_on_hand_computed_cases():
     assert averaging.correction(0.1, 4) == pytest.approx(1 - 0.9**4)  # 0.3439
     assert averaging.correction(0.1, 4, debias=False) == 1.0
     assert averaging.correction(0.1, 0) == 1.0
     # One step from zero at rate 0.1 holds 0.1 · w: debiased, w itself.
-    (got,) = averaging.debiased([np.array([0.1, -0.2])], 0.1, 1)
+    (got,) = averaging.current([np.zeros(2)], [np.array([0.1, -0.2])], 0.1, 1)
     np.testing.assert_allclose(got, [1.0, -2.0])
 
 

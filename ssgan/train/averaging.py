@@ -15,13 +15,6 @@ def correction(rate, step, debias=True):
     return 1.0 - (1.0 - rate) ** step if debias and step else 1.0
 
 
-def debiased(average, rate, step, debias=True):
-    """The moving `average` (arrays: NumPy or the backend's) after `step` steps at `rate`,
-    debiased."""
-    scale = correction(rate, step, debias)
-    return [a / scale for a in average]
-
-
 def source(params, average, rate, step, debias=True):
     """What the weights of a moving `average` after `step` steps are made of: (`params`, 1.0)
     while there is none (an empty list) or it has seen nothing (step 0), else (`average`, its
