@@ -65,6 +65,8 @@ def _add_plan_flags(add):
     add("--ablation", action=argparse.BooleanOptionalAction, default=True,
         help="run the ablation section (feature matching vs the paper's minibatch-discrimination "
         "model, whose generator is trained with the GAN loss; each ± VBN)")
+    add("--ablation-rows", type=planning.name_list, default=list(planning.ABLATION),
+        help=f"the ablation's rows to run, from {', '.join(planning.ABLATION)} (default all)")
     add("--section-labels", type=int, default=100,
         help="label count of the ablation and generators sections")
     add("--epochs", type=int, default=None,
@@ -272,7 +274,7 @@ def suite_document(inv, environment, keras_version):
         "name": inv.name, "quick": args.quick, "dataset": args.dataset,
         "settings": inv.settings, "seeds": inv.seeds, "labels": args.labels,
         "section_labels": args.section_labels, "generators": args.generators,
-        "ablation": args.ablation, **environment, "python": platform.python_version(),
+        "ablation": args.ablation, "ablation_rows": args.ablation_rows, **environment, "python": platform.python_version(),
         "keras": keras_version, "started": datetime.datetime.now().isoformat(timespec="seconds"),
     }
 

@@ -224,15 +224,18 @@ class RunSpec:
 def build_plan(args, settings, seeds):
     """The runs, in order: the label counts, then the ablation, then the generators; a run
     needed by several sections appears once, with all its sections. An unknown `--generators`
-    name is a ValueError."""
+    name or `--ablation-rows` row is a ValueError."""
     names = generators()
-    unknown = [g for g in args.generators if g not in names]
-    if unknown:
-        raise ValueError(f"Unknown --generators {', '.join(unknown)}: expected names from "
-                         f"{', '.join(names)}.")
+    for flag, given, known in (("--generators", args.generators, names),
+                               ("--ablation-rows", args.ablation_rows, ABLATION)):
+        unknown = [g for g in given if g not in known]
+        if unknown:
+            raise ValueError(f"Unknown {flag} {', '.join(unknown)}: expected names from "
+                             f"{', '.join(known)}.")
     wanted = [("labels", RECOMMENDED, labels) for labels in args.labels]
     if args.ablation:
-        wanted += [("ablation", v, args.section_labels) for v in ABLATION]
+        wanted += [("ablation", v, args.section_labels) for v in ABLATION
+                   if v in args.ablation_rows]
     wanted += [("generators", names[g], args.section_labels) for g in args.generators]
     runs = {}
     for section, variant, labels in wanted:

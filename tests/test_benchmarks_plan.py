@@ -141,3 +141,21 @@ def test_a_generator_options_override_adds_to_the_variants_options():
     assert config.consistency_weight == 1.0
     options = spec.identity["generator_options"]
     assert options["tie_codes_to_labels"] is True and options["complement_share"] == 0.5
+
+
+def test_ablation_rows_choose_part_of_the_ablation():
+    """`--ablation-rows` plans only the rows named, with the keys the whole ablation gives them
+    (so `--resume` matches), and names an unknown row."""
+    _, _, whole = parse_harness("--seeds", "1", "--labels", "", "--generators", "")
+    _, _, part = parse_harness("--seeds", "1", "--labels", "", "--generators", "",
+                               "--ablation-rows", "mbd-gan,fm")
+    assert [s.run_id for s in whole] == ["fm-l100-s0", "fm-vbn-l100-s0", "mbd-gan-l100-s0",
+                                        "mbd-gan-vbn-l100-s0"]
+    assert [s.run_id for s in part] == ["fm-l100-s0", "mbd-gan-l100-s0"]
+    keys = {s.run_id: s.key for s in whole}
+    assert all(s.key == keys[s.run_id] and s.sections == ["ablation"] for s in part)
+    _, _, none = parse_harness("--seeds", "1", "--labels", "", "--generators", "",
+                               "--ablation-rows", "fm", "--no-ablation")
+    assert none == []
+    with pytest.raises(ValueError, match="Unknown --ablation-rows mbd: expected names from fm"):
+        parse_harness("--ablation-rows", "mbd")
