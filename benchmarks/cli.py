@@ -274,8 +274,9 @@ def suite_document(inv, environment, keras_version):
         "name": inv.name, "quick": args.quick, "dataset": args.dataset,
         "settings": inv.settings, "seeds": inv.seeds, "labels": args.labels,
         "section_labels": args.section_labels, "generators": args.generators,
-        "ablation": args.ablation, "ablation_rows": args.ablation_rows, **environment, "python": platform.python_version(),
-        "keras": keras_version, "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        "ablation": args.ablation, "ablation_rows": args.ablation_rows, **environment,
+        "python": platform.python_version(), "keras": keras_version,
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
     }
 
 
