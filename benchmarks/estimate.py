@@ -82,13 +82,17 @@ def estimate_line(measured, todo, device, done=None):
     trained = sum(resumed)
     kept = (f" ({len(resumed)} continued from their checkpoints, {trained} "
             f"epoch{'s' * (trained != 1)} already trained)" if resumed else "")
+    untimed = list(dict.fromkeys(s.variant for s in todo if s.variant != todo[0].variant))
+    kept_out = (f"; {', '.join(untimed)} counted at its cost, not timed (their steps may cost "
+                "more: the paper's minibatch model makes 3 generator updates a step)"
+                if untimed else "")
     return (f"Estimate: ~{format_seconds(seconds)} for {len(todo)} runs × "
             f"{'/'.join(map(str, epochs))} epochs{kept} on this machine ({device}), from a "
             f"timing of {measured.steps} steps of {measured.run_id}: "
             f"{1000 * measured.step_seconds:.1f} ms a step ({measured.steps_per_epoch} an epoch), "
             f"{measured.eval_seconds:.1f} s an evaluation, {measured.overhead_seconds:.0f} s "
-            "set-up and compilation a run; runs side by side counted one after another, "
-            "generator metrics left out")
+            f"set-up and compilation a run{kept_out}; runs side by side counted one after "
+            "another, generator metrics left out")
 
 
 def too_long_message(seconds):

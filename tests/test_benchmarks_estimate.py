@@ -36,6 +36,10 @@ def test_plan_seconds_adds_every_run():
     line = estimate.estimate_line(measured, todo, "jax 0.4 on CPU (cpu)")
     assert line.startswith("Estimate: ~1h50m for 20 runs × 10 epochs on this machine (jax 0.4 on "
                            "CPU (cpu)), from a timing of 50 steps of fm-l20-s0: 50.0 ms a step")
+    # The other configurations are not timed, and the line says so.
+    assert ("set-up and compilation a run; fm-vbn, mbd-gan, mbd-gan-vbn, cgan, infogan, "
+            "infogan-tied counted at its cost, not timed") in line
+    assert "not timed" not in estimate.estimate_line(measured, todo[:8], "cpu")  # fm only
 
 
 def test_runs_continued_from_checkpoints_count_their_remaining_epochs():
