@@ -304,6 +304,7 @@ def set_up(parser, inv, backend_choice, stage):
           + (f"; JAX compilation cache {notes['jax_compilation_cache']}"
              if "jax_compilation_cache" in notes else ""), flush=True)
     records = recs.load_records(inv.out) if args.resume else {}
+    recs.merge_sections(records, inv.plan)
     todo, unavailable = to_train(inv.plan, records)
     print_plan(inv, records, todo, unavailable)
     stage.phase = "loading the data"

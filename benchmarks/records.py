@@ -38,6 +38,19 @@ def load_records(out):
     return records
 
 
+def merge_sections(records, plan):
+    """The sections of a run recorded and planned again: those of both, in the record and the
+    plan, so that a suite built by several invocations reports each run in every section it
+    was run for, and results.json (`--report-only`) shows what the report shows. E.g. the
+    ablation's rows first trained as generator rows, then resumed with `--ablation-rows`."""
+    for spec in plan:
+        if spec.key in records:
+            merged = list(dict.fromkeys([*records[spec.key].get("sections", []),
+                                         *spec.sections]))
+            records[spec.key]["sections"] = merged
+            spec.sections[:] = merged
+
+
 def write_results(out, suite, records):
     """`results.json`: the suite's settings and one record per run, written atomically."""
     write_json(Path(out) / "results.json", {"suite": suite, "runs": list(records.values())})
