@@ -443,7 +443,7 @@ class SSGANClassifier(ClassifierMixin, BaseEstimator):
             Classes (from `classes_`) of the samples: one for all, or one per sample. Needs a
             generator that takes a class (``generator="cgan"``, or ``"infogan"`` with
             ``generator_options={"tie_codes_to_labels": True}``). None: the generator's own
-            draw.
+            draw (a conditional generator's classes or codes uniformly at random).
 
         random_state : int, RandomState instance or None, default=None
             Seeds the generator's input noise.

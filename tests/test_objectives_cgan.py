@@ -202,6 +202,20 @@ def test_complement_rows_come_first_without_a_class_and_are_left_out_of_the_clas
             ConditionalObjective(3, complement_share=share)
 
 
+
+def test_generation_inputs_give_every_row_a_class_whatever_the_complement_share():
+    """What users sample (`generate`, the random grid, MNIST-FID) has no complement rows: each
+    row a one-hot class drawn uniformly, while training batches keep their zero rows."""
+    objective = ConditionalObjective(10, latent_dim=LATENT, complement_share=0.8)
+    (_, trained), _ = objective.sample(keras.random.SeedGenerator(0), 1000)
+    assert np.sum(_np(trained).sum(axis=1) == 0) == 800
+    z, y_hot = (_np(x) for x in objective.generation_inputs(keras.random.SeedGenerator(0), 1000))
+    assert z.shape == (1000, LATENT) and y_hot.shape == (1000, 10)
+    np.testing.assert_array_equal(y_hot.sum(axis=1), 1.0)
+    counts = np.bincount(np.argmax(y_hot, axis=1), minlength=10)
+    assert counts.min() > 60 and counts.max() < 140  # ~100 each
+
+
 @pytest.mark.parametrize("share", [0.25, 0.0])
 def test_gan_conditioned_loss_trains_the_class_rows_by_the_gan_loss(share):
     """`conditioned_loss="gan"`: the rows with a class get λ·CE + mean softplus(−logsumexp l);

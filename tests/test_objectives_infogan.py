@@ -361,3 +361,20 @@ def test_complement_rows_have_all_codes_zero_and_no_part_in_the_code_terms():
             assert float(mine) == pytest.approx(float(theirs), rel=1e-6)
     with pytest.raises(ValueError, match="complement_share"):
         InfoGANObjective(3, complement_share=1.0)
+
+
+@pytest.mark.parametrize("balance_weight", [0.0, 1.0])
+def test_generation_inputs_code_every_row_whatever_the_complement_share(balance_weight):
+    """What users sample (`generate`, the random grid, MNIST-FID) has no complement rows: each
+    row has a one-hot code (every code about equally often) and continuous codes in [−1, 1]."""
+    objective = InfoGANObjective(10, latent_dim=LATENT, complement_share=0.8,
+                                 balance_weight=balance_weight)
+    (_, trained, _), _ = objective.sample(keras.random.SeedGenerator(0), 1000)
+    assert np.sum(_np(trained).sum(axis=1) == 0) == 800
+    inputs = objective.generation_inputs(keras.random.SeedGenerator(0), 1000)
+    z, c_hot, c_cont = (_np(x) for x in inputs)
+    assert z.shape == (1000, LATENT) and c_cont.shape == (1000, 2)
+    np.testing.assert_array_equal(c_hot.sum(axis=1), 1.0)
+    counts = np.bincount(np.argmax(c_hot, axis=1), minlength=10)
+    assert counts.min() > 60 and counts.max() < 140
+    assert c_cont.min() >= -1 and c_cont.max() <= 1 and c_cont.std() > 0.4

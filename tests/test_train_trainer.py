@@ -1,6 +1,7 @@
 """`SemiSupervisedGAN`: a short run that learns, the averaged weights, predictions, generation,
 the conv pair, the generator's VBN reference, and its interface to Keras callbacks."""
 
+import keras
 import numpy as np
 import pytest
 from conftest import small_config
@@ -116,6 +117,12 @@ def test_generate_given_labels(mnist_subset):
     np.testing.assert_array_equal(threes, trainer.generate(4, seed=1, labels=[3, 3, 3, 3]))
     mixed = trainer.generate(4, seed=1, labels=np.array([3, 7, 3, 7]))
     np.testing.assert_array_equal(mixed[[0, 2]], threes[[0, 2]])  # the same z, the same class
+    # Without labels: every row with a class drawn at random, none of the complement rows.
+    drawn = [keras.ops.convert_to_numpy(a) for a in
+             trainer.objective.generation_inputs(keras.random.SeedGenerator(1), 4)]
+    np.testing.assert_array_equal(drawn[1].sum(axis=1), 1.0)
+    np.testing.assert_allclose(plain, trainer.generate_from_inputs(drawn).reshape(plain.shape),
+                               rtol=1e-6, atol=1e-6)
     assert not np.array_equal(mixed[1], threes[1])
     for bad in ([3, 7], 10, -1, [0.5] * 4):
         with pytest.raises(ValueError, match=r"labels must be an int or 4 ints in \[0, 10\)"):

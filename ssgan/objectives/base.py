@@ -74,6 +74,13 @@ class Objective:
         tensors), drawn with `seed_generator`."""
         raise NotImplementedError
 
+    def generation_inputs(self, seed_generator, n):
+        """Generator inputs of `n` samples as users get them (`Trainer.generate` without labels,
+        the random sample grid, MNIST-FID): a training draw without the rows that only train
+        the classifier (the complement rows of the conditional objectives)."""
+        inputs, _ = self.sample(seed_generator, n)
+        return inputs
+
     def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
         """Terms added to the discriminator's loss, and metrics to report. `step`: the count of
         discriminator updates before this one (a scalar tensor; None outside training)."""

@@ -49,7 +49,8 @@ class ConditionalObjective(Objective):
     `complement_share` (default 0.8): the first round(share · batch) rows of each generated batch
     get no class (a zero one-hot) and are trained by feature matching alone: "bad" fakes beside
     the data, which a K+1 classifier learns from (Dai et al. 2017), where good class-y fakes
-    teach it that class y is unlikely. The class and pair terms see the other rows only.
+    teach it that class y is unlikely. The class and pair terms see the other rows only, and
+    what users sample (`generation_inputs`: `generate`, the random grid, MNIST-FID) has none.
 
     `conditioned_loss`: what makes the rows with a class realistic. "feature_matching" (default):
     feature matching over the whole batch, as above. "gan": the non-saturating GAN loss
@@ -90,8 +91,16 @@ class ConditionalObjective(Objective):
         return {"y": self.n_classes}
 
     def sample(self, seed_generator, batch_size):
+        return self._draw(seed_generator, batch_size,
+                          complement_size(batch_size, self.complement_share))
+
+    def generation_inputs(self, seed_generator, n):
+        # Every row with a class drawn uniformly: the complement rows are bad fakes on purpose.
+        return self._draw(seed_generator, n, 0)[0]
+
+    def _draw(self, seed_generator, batch_size, free):
+        """Inputs of a batch whose first `free` rows have no class, and the others' classes."""
         z = uniform_latent(seed_generator, batch_size, self.latent_dim)
-        free = complement_size(batch_size, self.complement_share)
         y = keras.random.randint((batch_size - free,), 0, self.n_classes, seed=seed_generator)
         return [z, with_complement_rows(ops.one_hot(y, self.n_classes), free)], {"y": y}
 

@@ -76,7 +76,8 @@ class InfoGANObjective(Objective):
 
     `complement_share` (default 0.8): the first round(share · batch) rows of each generated batch
     have all codes 0 and are trained by feature matching alone, as in `ConditionalObjective`;
-    the mutual-information and pair terms see the other rows only.
+    the mutual-information and pair terms see the other rows only, and what users sample
+    (`generation_inputs`) has none.
 
     The `q` output holds the C categorical logits then the m means. Metrics: D side
     `loss_q_categorical`, `loss_q_continuous` (unweighted), `loss_q_labels` (tied, with a learned
@@ -192,8 +193,16 @@ class InfoGANObjective(Objective):
         return q[:, : self.n_categories], q[:, self.n_categories :]
 
     def sample(self, seed_generator, batch_size):
+        return self._draw(seed_generator, batch_size,
+                          complement_size(batch_size, self.complement_share))
+
+    def generation_inputs(self, seed_generator, n):
+        # Every row coded: the complement rows are bad fakes on purpose, not the model's samples.
+        return self._draw(seed_generator, n, 0)[0]
+
+    def _draw(self, seed_generator, batch_size, free):
+        """Inputs of a batch whose first `free` rows have all codes 0, and the others' codes."""
         z = uniform_latent(seed_generator, batch_size, self.latent_dim)
-        free = complement_size(batch_size, self.complement_share)
         n = batch_size - free
         if self.balance_weight:
             offset = keras.random.randint((), 0, self.n_categories, seed=seed_generator)

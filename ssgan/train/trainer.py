@@ -427,9 +427,11 @@ class SemiSupervisedGAN:
         """`n` samples of the generator (inference mode), as an array shaped like the data.
 
         `labels` (an int, or `n` ints in [0, K)) asks for samples of those classes, from a
-        generator that takes a class (CGAN, InfoGAN with codes tied to labels)."""
+        generator that takes a class (CGAN, InfoGAN with codes tied to labels); without them,
+        the objective's `generation_inputs` (a conditional generator's classes or codes drawn
+        uniformly, no complement rows)."""
         if labels is None:
-            inputs, _ = self.objective.sample(keras.random.SeedGenerator(seed), n)
+            inputs = self.objective.generation_inputs(keras.random.SeedGenerator(seed), n)
             return self.backend.to_numpy(self.generator(inputs, training=False))
         labels = np.broadcast_to(np.asarray(labels), (n,)) if np.ndim(labels) == 0 else labels
         labels = np.asarray(labels).reshape(-1)
