@@ -12,6 +12,7 @@ from conftest import TINY
 from ssgan import fit
 from ssgan.objectives import (
     OBJECTIVES,
+    ComplementObjective,
     ConditionalObjective,
     Grid,
     Objective,
@@ -46,6 +47,28 @@ def test_registry_and_options():
         get_objective("nope")
     with pytest.raises(TypeError, match="not an Objective subclass"):
         register_objective(dict)
+
+
+def test_complement_objectives_train_with_complement_rows_and_sample_without():
+    """`sample` (training) draws round(share · batch) complement rows first; `generation_inputs`
+    (what users get) none, through the one `_draw` hook."""
+
+    class Marked(ComplementObjective):
+        complement_share = 0.25
+
+        def _draw(self, seed_generator, batch_size, free):
+            z = uniform_latent(seed_generator, batch_size, self.latent_dim)
+            return [z, keras.ops.arange(batch_size) >= free], {"free": free}
+
+    objective, seeds = Marked(10, latent_dim=LATENT), keras.random.SeedGenerator(0)
+    (z, marked), info = objective.sample(seeds, 10)
+    assert info == {"free": 2} and keras.ops.shape(z) == (10, LATENT)
+    assert keras.ops.convert_to_numpy(marked).tolist() == [False] * 2 + [True] * 8
+    z, marked = objective.generation_inputs(seeds, 6)
+    assert keras.ops.shape(z) == (6, LATENT) and bool(keras.ops.all(marked))
+    assert isinstance(make_objective("cgan", 10), ComplementObjective)
+    assert isinstance(make_objective("infogan", 10), ComplementObjective)
+    assert not isinstance(make_objective("feature-matching", 10), ComplementObjective)
 
 
 # The generated-pair term ramped over steps 1 to 3: shares 0, 0, ½, 1, 1 of 0.6 over 5 steps.

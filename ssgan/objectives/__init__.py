@@ -105,6 +105,7 @@ _EXPORTS = {
     "FeatureMatchingObjective": "ssgan.objectives.feature_matching",
     "ConditionalObjective": "ssgan.objectives.cgan", "InfoGANObjective": "ssgan.objectives.infogan",
     "MinibatchGANObjective": "ssgan.objectives.gan", "PairTerm": "ssgan.objectives.base",
+    "ComplementObjective": "ssgan.objectives.base",
     "categorical_cross_entropy": "ssgan.losses", "gaussian_negative_log_likelihood": "ssgan.losses",
 }
 

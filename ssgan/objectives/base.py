@@ -107,6 +107,26 @@ class Objective:
         return {}
 
 
+class ComplementObjective(Objective):
+    """An objective whose training batches begin with complement rows (no class or code: bad
+    fakes that only train the classifier, `complement_share` of each batch), which what users
+    sample has none of. Subclasses set `complement_share` and implement `_draw`."""
+
+    complement_share = 0.0
+
+    def sample(self, seed_generator, batch_size):
+        return self._draw(seed_generator, batch_size,
+                          complement_size(batch_size, self.complement_share))
+
+    def generation_inputs(self, seed_generator, n):
+        return self._draw(seed_generator, n, 0)[0]
+
+    def _draw(self, seed_generator, batch_size, free):
+        """Inputs of a batch whose first `free` rows are complement rows, and what the losses
+        need to know about the others."""
+        raise NotImplementedError
+
+
 def uniform_z(rng, n, latent_dim):
     """`n` latent vectors z ~ U(0, 1)^`latent_dim` from the NumPy generator `rng`."""
     return rng.uniform(0.0, 1.0, size=(n, latent_dim)).astype("float32")

@@ -7,12 +7,11 @@ from keras import ops
 from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import classification_accuracy
 from ssgan.losses import non_saturating_generator_loss
+from ssgan.objectives.base import ComplementObjective
 from ssgan.objectives.base import Grid
-from ssgan.objectives.base import Objective
 from ssgan.objectives.base import PairTerm
 from ssgan.objectives.base import check_share
 from ssgan.objectives.base import complement_rows
-from ssgan.objectives.base import complement_size
 from ssgan.objectives.base import conditioned_rows
 from ssgan.objectives.base import match_features
 from ssgan.objectives.base import one_hot
@@ -25,7 +24,7 @@ from ssgan.objectives.base import with_complement_rows
 CONDITIONED_LOSSES = ("feature_matching", "gan")
 
 
-class ConditionalObjective(Objective):
+class ConditionalObjective(ComplementObjective):
     """CGAN: z ~ U(0, 1)^d and a requested class y ~ U{0, …, K−1} given one-hot.
 
     Generator loss, with l(x) the discriminator's K class logits and f(x) its feature layer:
@@ -89,14 +88,6 @@ class ConditionalObjective(Objective):
     @property
     def condition_dims(self):
         return {"y": self.n_classes}
-
-    def sample(self, seed_generator, batch_size):
-        return self._draw(seed_generator, batch_size,
-                          complement_size(batch_size, self.complement_share))
-
-    def generation_inputs(self, seed_generator, n):
-        # Every row with a class drawn uniformly: the complement rows are bad fakes on purpose.
-        return self._draw(seed_generator, n, 0)[0]
 
     def _draw(self, seed_generator, batch_size, free):
         """Inputs of a batch whose first `free` rows have no class, and the others' classes."""

@@ -8,11 +8,10 @@ from keras import ops
 from ssgan import layers as ssgan_layers
 from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import gaussian_negative_log_likelihood
+from ssgan.objectives.base import ComplementObjective
 from ssgan.objectives.base import Grid
-from ssgan.objectives.base import Objective
 from ssgan.objectives.base import PairTerm
 from ssgan.objectives.base import check_share
-from ssgan.objectives.base import complement_size
 from ssgan.objectives.base import conditioned_rows
 from ssgan.objectives.base import match_features
 from ssgan.objectives.base import one_hot
@@ -27,7 +26,7 @@ TIED_PAIR_WEIGHT = 0.3  # the generated-pair term's weight with codes tied to la
 FREE_BALANCE_WEIGHT = 1.0  # the class-balance term's weight with free codes (untuned)
 
 
-class InfoGANObjective(Objective):
+class InfoGANObjective(ComplementObjective):
     """InfoGAN: z ~ U(0, 1)^d, a categorical code c_cat ~ U{0, …, C−1} given one-hot and
     continuous codes c_cont ~ U(−1, 1)^m (the paper's MNIST set-up: C = 10, m = 2).
 
@@ -191,14 +190,6 @@ class InfoGANObjective(Objective):
     def split_q(self, q):
         """Q head output → (categorical logits (N, C), continuous means (N, m))."""
         return q[:, : self.n_categories], q[:, self.n_categories :]
-
-    def sample(self, seed_generator, batch_size):
-        return self._draw(seed_generator, batch_size,
-                          complement_size(batch_size, self.complement_share))
-
-    def generation_inputs(self, seed_generator, n):
-        # Every row coded: the complement rows are bad fakes on purpose, not the model's samples.
-        return self._draw(seed_generator, n, 0)[0]
 
     def _draw(self, seed_generator, batch_size, free):
         """Inputs of a batch whose first `free` rows have all codes 0, and the others' codes."""
