@@ -180,6 +180,8 @@ def run_line(record):
         parts.append(f"compile {record['compile_seconds']:.1f}s")
     if record.get("fid") is not None:
         parts.append(f"FID {record['fid']:.2f}")
+    if record.get("class_fid") is not None:
+        parts.append(f"intra-class FID {record['class_fid']:.2f}")
     parts.append(f"wall {format_seconds(record['wall_seconds'])}")
     if status != "ok" and record.get("error"):
         parts.append(record["error"].splitlines()[0][:200])

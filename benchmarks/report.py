@@ -339,6 +339,10 @@ def same_seeds_cell(group, reference):
     return pct(same) + (f" ({len(same)} of {len(group)} seeds)" if len(same) < len(group) else "")
 
 
+INTRA_CLASS_NOTE = ("Intra-class MNIST-FID: the mean over classes k of the MNIST-FID of the "
+                    "samples asked for class k against the test images of class k.")
+
+
 def generator_table(suite, runs):
     """The generators side by side: test error (and feature matching's on the same seeds),
     MNIST-FID and their own metrics."""
@@ -349,9 +353,16 @@ def generator_table(suite, runs):
     columns, notes = generator_metrics(shown)
     reference = {r["seed"]: r["final_test_error"]
                  for r in runs.usable(RECOMMENDED, section_labels) if "seed" in r}
+    # The intra-class FID where any run has one (generators that take a class).
+    intra = any(r.get("class_fid") is not None
+                for variant in shown for r in runs.usable(variant, section_labels))
+    fids = ["MNIST-FID ↓", *(["intra-class MNIST-FID ↓"] if intra else [])]
+    if intra:
+        notes = [INTRA_CLASS_NOTE, *notes]
     lines = table(["generator", "seeds", "test error (%)",
-                   f"{label(RECOMMENDED)}, same seeds (%)", "MNIST-FID ↓", *columns.values()],
-                  "l" + "r" * (4 + len(columns)), f"## Generators at {section_labels} labels")
+                   f"{label(RECOMMENDED)}, same seeds (%)", *fids, *columns.values()],
+                  "l" + "r" * (3 + len(fids) + len(columns)),
+                  f"## Generators at {section_labels} labels")
     for variant in shown:
         group = runs.usable(variant, section_labels)
         bad = runs.failed(variant, section_labels)
@@ -362,6 +373,8 @@ def generator_table(suite, runs):
                  pct([r["final_test_error"] for r in group]),
                  "—" if variant == RECOMMENDED else same_seeds_cell(group, reference),
                  num([r.get("fid") for r in group], 2)]
+        if intra:
+            cells.append(num([r.get("class_fid") for r in group], 2))
         cells += [pct([r.get(key) for r in group], 1) for key in columns]
         lines.append(row(cells))
     return lines + [""] + ([" ".join(notes), ""] if notes else [])

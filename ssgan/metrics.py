@@ -13,7 +13,8 @@ cached on disk by `load_evaluation_classifier` under `$XDG_CACHE_HOME/ssgan/eval
 * a Fréchet distance on the classifier's penultimate features (`frechet_distance`,
   `feature_statistics`, `mnist_fid`, `generator_fid`): the FID recipe of Heusel et al. (2017)
   with the MNIST classifier in place of Inception ("MNIST-FID"); its values are on the scale of
-  these 128 features, not comparable with Inception FIDs.
+  these 128 features, not comparable with Inception FIDs. For class-conditional generators also
+  the intra-class FID (`class_fid`, `generator_class_fid`): the mean of the per-class distances.
 
 `evaluate_generator(trainer)` gives the FID and the metrics of the trainer's objective.
 """
@@ -332,20 +333,46 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
 
 
-_REFERENCE_STATISTICS = weakref.WeakKeyDictionary()
+_TEST_FEATURES = weakref.WeakKeyDictionary()
 
 
-def reference_statistics(classifier, dataset="mnist", data_dir=None):
-    """Feature statistics of `dataset`'s test set under `classifier` (computed once per
+def _test_features(classifier, dataset, data_dir):
+    """(features, labels) of `dataset`'s test set under `classifier` (computed once per
     classifier and data set, kept in memory)."""
-    cached = _REFERENCE_STATISTICS.setdefault(classifier, {})
+    cached = _TEST_FEATURES.setdefault(classifier, {})
     if dataset not in cached:
         from ssgan.data import load_dataset
 
-        _, (x_test, _) = load_dataset(dataset, data_dir=data_dir)
-        features, _ = classifier_outputs(classifier, x_test)
-        cached[dataset] = feature_statistics(features)
+        _, (x_test, y_test) = load_dataset(dataset, data_dir=data_dir)
+        cached[dataset] = (classifier_outputs(classifier, x_test)[0], np.asarray(y_test))
     return cached[dataset]
+
+
+def reference_statistics(classifier, dataset="mnist", data_dir=None):
+    """Feature statistics of `dataset`'s test set under `classifier`."""
+    features, _ = _test_features(classifier, dataset, data_dir)
+    return feature_statistics(features)
+
+
+def class_reference_statistics(classifier, n_classes, dataset="mnist", data_dir=None):
+    """Feature statistics of each class 0, …, `n_classes` − 1 of `dataset`'s test set."""
+    features, labels = _test_features(classifier, dataset, data_dir)
+    return class_statistics(features, labels, n_classes)
+
+
+def class_statistics(features, labels, n_classes):
+    """(mean, covariance) of the `features` of each class 0, …, `n_classes` − 1 in `labels`."""
+    labels = np.asarray(labels).reshape(-1)
+    return [feature_statistics(np.asarray(features)[labels == k]) for k in range(n_classes)]
+
+
+def class_fid(features, labels, class_reference):
+    """Intra-class FID (Miyato & Koyama 2018): the mean over classes k of the Fréchet distance
+    between the `features` labeled k and `class_reference[k]` = (mean, covariance). Unlike the
+    FID of all samples, it sees a generator that draws one style per class."""
+    statistics = class_statistics(features, labels, len(class_reference))
+    return float(np.mean([frechet_distance(mu, sigma, *reference)
+                          for (mu, sigma), reference in zip(statistics, class_reference)]))
 
 
 def mnist_fid(images, classifier, reference=None, dataset="mnist", data_dir=None):
@@ -368,15 +395,34 @@ def generator_fid(trainer, classifier, n=10000, seed=0, dataset="mnist", data_di
     return mnist_fid(images, classifier, reference, dataset, data_dir)
 
 
+def generator_class_fid(trainer, classifier, n=10000, seed=0, dataset="mnist", data_dir=None,
+                        class_reference=None):
+    """Intra-class MNIST-FID of the trainer's class-conditional samples (n / K of each class,
+    `Objective.class_inputs`) against the test set's classes (or `class_reference`, a list of
+    (mean, covariance)); None where its generator takes no class."""
+    n_classes = trainer.objective.n_classes
+    labels = np.repeat(np.arange(n_classes), max(n // n_classes, 2))
+    inputs = trainer.objective.class_inputs(labels, seed=seed)
+    if inputs is None:
+        return None
+    features, _ = classifier_outputs(classifier, trainer.generate_from_inputs(inputs))
+    if class_reference is None:
+        class_reference = class_reference_statistics(classifier, n_classes, dataset, data_dir)
+    return class_fid(features, labels, class_reference)
+
+
 def evaluate_generator(trainer, classifier=None, n=10000, seed=0, dataset="mnist",
-                       data_dir=None, reference=None):
-    """`fid` of `trainer`'s generator, and the quality metrics of its objective
-    (`Objective.quality_metrics`: CGAN's class consistency, InfoGAN's code→class accuracy).
-    `classifier` defaults to `load_evaluation_classifier(dataset)`; `reference` as in
-    `generator_fid`."""
+                       data_dir=None, reference=None, class_reference=None):
+    """`fid` of `trainer`'s generator, `class_fid` where it takes a class, and the quality
+    metrics of its objective (`Objective.quality_metrics`: CGAN's class consistency, InfoGAN's
+    code→class accuracy). `classifier` defaults to `load_evaluation_classifier(dataset)`;
+    `reference` as in `generator_fid`, `class_reference` as in `generator_class_fid`."""
     if classifier is None:
         classifier = load_evaluation_classifier(dataset, data_dir=data_dir)
     results = {"fid": generator_fid(trainer, classifier, n, seed, dataset, data_dir, reference)}
+    intra = generator_class_fid(trainer, classifier, n, seed, dataset, data_dir, class_reference)
+    if intra is not None:
+        results["class_fid"] = intra
     results.update(trainer.objective.quality_metrics(
         trainer.generate_from_inputs, lambda images: predict_classes(classifier, images), n, seed
     ))

@@ -139,6 +139,23 @@ def test_generator_table_shows_feature_matchings_error_on_the_same_seeds():
     assert report.same_seeds_cell([{"seed": 7}], reference) == "—"
 
 
+def _generator_report(cgan_record):
+    """The generator section of a suite of feature matching and the CGAN, seed 0 at 100 labels."""
+    measured = {"fm": {"final_test_error": 0.02, "fid": 10.0}, "cgan": cgan_record}
+    runs = [records.RecordedRun(v, v, 100, 0, ["generators"], f"{v}-l100-s0") for v in measured]
+    recorded = {v: {"key": v, "status": "ok", "seed": 0, **r} for v, r in measured.items()}
+    return "\n".join(report.generator_table({"section_labels": 100}, report.Runs(runs, recorded)))
+
+
+def test_generator_table_shows_the_intra_class_fid_where_a_run_has_one():
+    text = _generator_report({"final_test_error": 0.03, "fid": 6.0, "class_fid": 12.345})
+    assert "| intra-class MNIST-FID ↓ |" in text and report.INTRA_CLASS_NOTE in text
+    fm_row, cgan_row = [line for line in text.splitlines() if line.startswith("| ")][2:]
+    assert fm_row.split("|")[6].strip() == "—" and cgan_row.split("|")[6].strip() == "12.35"
+    text = _generator_report({"final_test_error": 0.03, "fid": 6.0})
+    assert "intra-class" not in text
+
+
 def test_the_time_table_counts_runs_side_by_side_once():
     """Three runs of one vectorized step (each recording the group's wall, 600 s) and one alone
     (100 s): 11m40s of training in all, not 31m40s."""

@@ -63,6 +63,21 @@ def test_frechet_distance_of_a_set_with_itself_and_with_a_shifted_set():
     assert metrics.frechet_distance(*stats, *shifted) == pytest.approx(8 * 0.25, rel=1e-6)
 
 
+def test_class_fid_is_the_mean_of_the_classes_distances():
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(3), 200)
+    features = rng.normal(size=(600, 4)) + labels[:, None]
+    reference = metrics.class_statistics(features, labels, 3)
+    assert abs(metrics.class_fid(features, labels, reference)) < 1e-6
+    # Class 1 shifted by (1, 1, 1, 1): its distance is 4, the mean over the 3 classes 4 / 3.
+    shifted = features + (labels == 1)[:, None]
+    assert metrics.class_fid(shifted, labels, reference) == pytest.approx(4 / 3, rel=1e-6)
+    # One style per class: each class collapsed onto its mean is far from the reference.
+    collapsed = np.stack([f.mean(0) for f in np.split(features, 3)]).repeat(200, axis=0)
+    collapsed += rng.normal(scale=0.01, size=collapsed.shape)
+    assert metrics.class_fid(collapsed, labels, reference) > 3.5
+
+
 def test_frechet_distance_matches_the_closed_form_for_diagonal_covariances():
     mu1, mu2 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 1.0, 0.5])
     var1, var2 = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 0.25])
@@ -187,13 +202,19 @@ def _trainer(generator):
 def test_evaluate_generator(tiny_classifier, mnist, generator):
     model, _ = tiny_classifier
     trainer = _trainer(generator)
-    _, (x_test, _) = mnist
-    reference = metrics.feature_statistics(metrics.classifier_outputs(model, x_test[:500])[0])
+    _, (x_test, y_test) = mnist
     # 500 test images as the reference: the 10,000 would take most of the test's time.
-    results = metrics.evaluate_generator(trainer, model, n=200, seed=0, reference=reference)
+    features = metrics.classifier_outputs(model, x_test[:500])[0]
+    reference = metrics.feature_statistics(features)
+    class_reference = metrics.class_statistics(features, y_test[:500], 10)
+    results = metrics.evaluate_generator(trainer, model, n=200, seed=0, reference=reference,
+                                         class_reference=class_reference)
     assert np.isfinite(results["fid"]) and results["fid"] > 0
+    # Only a generator that takes a class has an intra-class FID.
+    assert ("class_fid" in results) == (generator == "cgan")
     if generator == "cgan":
         assert 0.0 <= results["class_consistency"] <= 1.0
+        assert np.isfinite(results["class_fid"]) and results["class_fid"] > 0
     if generator == "infogan":
         assert 0.1 <= results["code_accuracy"] <= 1.0  # a matching is never below chance here
         assert results["code_accuracy"] >= results["code_identity_accuracy"]
