@@ -121,6 +121,18 @@ def feature_matching_loss(features_real, features_fake):
     return ops.mean(ops.square(difference))
 
 
+def mode_seeking_loss(outputs, latents, eps=1e-5):
+    """Mode seeking (Mao et al. 2019, MSGAN): 1 / (ratio + eps), ratio = mean |o_i − o_j| /
+    mean |z_i − z_j| over pairs of rows (i, j) made with the same condition: the first half of
+    the rows against the last half. Small when different z give different outputs, so a
+    conditional generator cannot draw one style per condition."""
+    half = ops.shape(outputs)[0] // 2
+    n = ops.shape(outputs)[0]
+    spread = ops.mean(ops.abs(outputs[:half] - outputs[n - half:]))
+    distance = ops.mean(ops.abs(latents[:half] - latents[n - half:]))
+    return 1.0 / (spread / distance + eps)
+
+
 def historical_averaging_penalty(parameters, averages):
     """Historical averaging (§3.3): Σ_i ‖θ_i − θ̄_i‖², θ̄ the running mean (1/t)·Σ_τ θ_τ.
 

@@ -138,6 +138,21 @@ def test_feature_matching_loss_hand_value():
     assert float(losses.feature_matching_loss(real, real[::-1])) == 0.0
 
 
+def test_mode_seeking_loss_hand_value():
+    # Rows 0, 1 pair with rows 2, 3: |o0 − o2| = (1, 1), |o1 − o3| = (3, 1), mean 1.5, over
+    # |z0 − z2| = |z1 − z3| = 0.5: ratio 3.
+    outputs = _f32([[0, 0], [1, 3], [1, 1], [4, 4]])
+    latents = _f32([[0], [0.5], [0.5], [1]])
+    assert float(losses.mode_seeking_loss(outputs, latents)) == pytest.approx(1 / 3, rel=1e-4)
+    # An odd count leaves the middle row out: row 0 against row 2, (1, 1) over 0.5.
+    assert float(losses.mode_seeking_loss(outputs[:3], latents[:3])) == pytest.approx(0.5,
+                                                                                      rel=1e-4)
+    # Outputs that ignore z: the loss is at its ceiling 1 / eps.
+    same = _f32([[1, 1]] * 4)
+    assert float(losses.mode_seeking_loss(same, _f32([[0], [1], [2], [3]]), eps=0.01)) == \
+        pytest.approx(100.0)
+
+
 def test_historical_averaging_penalty_hand_value():
     parameters = [_f32([[1, 2]]), _f32([3])]
     averages = [_f32([[0, 0]]), _f32([1])]

@@ -79,6 +79,7 @@ PAIR_METRICS = {"loss_pairs", "pair_weight"}
 @pytest.mark.parametrize("generator, options, expected", [
     ("feature-matching", {}, set()),
     ("cgan", PAIRS, {"loss_class", "fake_class_accuracy", *PAIR_METRICS}),
+    ("cgan", {"diversity_weight": 0.1}, {"loss_class", "loss_diversity"}),
     ("infogan", {"tie_codes_to_labels": True, "q_categorical_input": "class_logits", **PAIRS},
      {"loss_q_categorical", "loss_q_continuous", "loss_q_labels", "loss_info", *PAIR_METRICS}),
     ("infogan", {"tie_codes_to_labels": True, **PAIRS},  # Q = the classifier: nothing to tie

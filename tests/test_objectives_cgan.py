@@ -216,6 +216,31 @@ def test_generation_inputs_give_every_row_a_class_whatever_the_complement_share(
     assert counts.min() > 60 and counts.max() < 140  # ~100 each
 
 
+@pytest.mark.parametrize("conditioned_loss", ["feature_matching", "gan"])
+def test_diversity_term_pairs_the_classes_and_adds_the_mode_seeking_loss(conditioned_loss):
+    """`diversity_weight`: the rows with a class come in same-class pairs (first half, second
+    half) and the loss gains w · mode_seeking_loss(features, z) of those rows."""
+    plain = ConditionalObjective(4, latent_dim=LATENT, complement_share=0.5,
+                                 conditioned_loss=conditioned_loss)
+    diverse = ConditionalObjective(4, latent_dim=LATENT, complement_share=0.5,
+                                   conditioned_loss=conditioned_loss, diversity_weight=2.0)
+    _, latent = diverse.sample(keras.random.SeedGenerator(0), 20)
+    y, z = _np(latent["y"]), _np(latent["z"])
+    assert len(y) == 10 and z.shape == (20, LATENT)
+    np.testing.assert_array_equal(y[:5], y[5:])
+    rng = np.random.default_rng(3)
+    outputs = {"logits": _t(rng.normal(size=(20, 4))), "features": _t(rng.normal(size=(20, 6)))}
+    real = {"features": _t(rng.normal(size=(7, 6)))}
+    base, _ = plain.generator_loss(outputs, real, latent)
+    value, metrics = diverse.generator_loss(outputs, real, latent)
+    expected = losses.mode_seeking_loss(_np(outputs["features"])[10:], z[10:])
+    assert float(metrics["loss_diversity"]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(value) == pytest.approx(float(base) + 2.0 * float(expected), rel=1e-5)
+    assert "z" not in plain.sample(keras.random.SeedGenerator(0), 20)[1]
+    with pytest.raises(ValueError, match="diversity_weight"):
+        ConditionalObjective(4, diversity_weight=-1.0)
+
+
 @pytest.mark.parametrize("share", [0.25, 0.0])
 def test_gan_conditioned_loss_trains_the_class_rows_by_the_gan_loss(share):
     """`conditioned_loss="gan"`: the rows with a class get λ·CE + mean softplus(−logsumexp l);

@@ -6,6 +6,7 @@ from keras import ops
 
 from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import classification_accuracy
+from ssgan.losses import mode_seeking_loss
 from ssgan.losses import non_saturating_generator_loss
 from ssgan.objectives.base import ComplementObjective
 from ssgan.objectives.base import Grid
@@ -57,9 +58,16 @@ class ConditionalObjective(ComplementObjective):
     complement rows only (none without them), so the sampled classes are trained toward
     realistic images while the complement rows stay "bad" fakes for the classifier.
 
+    `diversity_weight` (default 0: off): the mode-seeking term (`mode_seeking_loss`, Mao et al.
+    2019) on the rows with a class, which then come in pairs of one class (the first half's
+    classes again in the second half); distances of the discriminator's features f over those
+    of z. It asks the rows with a class to vary with z, where feature matching over a batch of
+    mostly complement rows lets them draw one style per class.
+
     Metrics: `loss_feature_matching`, `loss_class` (unweighted) and `fake_class_accuracy` (share
     of fakes whose arg-max class is y); with the pair term `loss_pairs` (unweighted) and
-    `pair_weight` (its current weight); with `conditioned_loss="gan"` `loss_realness`.
+    `pair_weight` (its current weight); with `conditioned_loss="gan"` `loss_realness`; with
+    the mode-seeking term `loss_diversity` (unweighted).
     """
 
     name = "cgan"
@@ -71,7 +79,7 @@ class ConditionalObjective(ComplementObjective):
 
     def __init__(self, n_classes, latent_dim=100, class_weight=1.0, feature_matching_weight=1.0,
                  pair_weight=0.3, pair_start=2000, pair_ramp=2000, complement_share=0.8,
-                 conditioned_loss="feature_matching"):
+                 conditioned_loss="feature_matching", diversity_weight=0.0):
         super().__init__(n_classes, latent_dim)
         if conditioned_loss not in CONDITIONED_LOSSES:
             raise ValueError(f"conditioned_loss must be one of {CONDITIONED_LOSSES}, got "
@@ -79,7 +87,8 @@ class ConditionalObjective(ComplementObjective):
         self.conditioned_loss = conditioned_loss
         self.class_weight = float(class_weight)
         self.feature_matching_weight = float(feature_matching_weight)
-        for option in ("class_weight", "feature_matching_weight"):
+        self.diversity_weight = float(diversity_weight)
+        for option in ("class_weight", "feature_matching_weight", "diversity_weight"):
             if getattr(self, option) < 0:
                 raise ValueError(f"{option} must be ≥ 0, got {getattr(self, option)}.")
         self.complement_share = check_share(complement_share)
@@ -92,8 +101,15 @@ class ConditionalObjective(ComplementObjective):
     def _draw(self, seed_generator, batch_size, free):
         """Inputs of a batch whose first `free` rows have no class, and the others' classes."""
         z = uniform_latent(seed_generator, batch_size, self.latent_dim)
-        y = keras.random.randint((batch_size - free,), 0, self.n_classes, seed=seed_generator)
-        return [z, with_complement_rows(ops.one_hot(y, self.n_classes), free)], {"y": y}
+        n = batch_size - free
+        if not self.diversity_weight:
+            y = keras.random.randint((n,), 0, self.n_classes, seed=seed_generator)
+            return [z, with_complement_rows(ops.one_hot(y, self.n_classes), free)], {"y": y}
+        # Pairs for the mode-seeking term: row i and row n − n//2 + i share a class.
+        y = keras.random.randint((n - n // 2,), 0, self.n_classes, seed=seed_generator)
+        y = ops.concatenate([y, y[: n // 2]])
+        conditions = with_complement_rows(ops.one_hot(y, self.n_classes), free)
+        return [z, conditions], {"y": y, "z": z}
 
     def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
         logits = conditioned_rows(fake_outputs["logits"], latent["y"])
@@ -105,6 +121,12 @@ class ConditionalObjective(ComplementObjective):
         metrics = {"loss_class": class_loss,
                    "fake_class_accuracy": classification_accuracy(logits, latent["y"])}
         loss = self.class_weight * class_loss
+        if self.diversity_weight:
+            diversity = mode_seeking_loss(
+                conditioned_rows(fake_outputs["features"], latent["y"]),
+                conditioned_rows(latent["z"], latent["y"]))
+            loss = loss + self.diversity_weight * diversity
+            metrics["loss_diversity"] = diversity
         matched = fake_outputs  # the fakes feature matching sees
         if self.conditioned_loss == "gan":
             realness = non_saturating_generator_loss(logits)
