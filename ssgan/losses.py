@@ -126,8 +126,8 @@ def mode_seeking_loss(outputs, latents, eps=1e-5):
     mean |z_i − z_j| over pairs of rows (i, j) made with the same condition: the first half of
     the rows against the last half. Small when different z give different outputs, so a
     conditional generator cannot draw one style per condition."""
-    half = ops.shape(outputs)[0] // 2
     n = ops.shape(outputs)[0]
+    half = n // 2
     spread = ops.mean(ops.abs(outputs[:half] - outputs[n - half:]))
     distance = ops.mean(ops.abs(latents[:half] - latents[n - half:]))
     return 1.0 / (spread / distance + eps)

@@ -202,7 +202,6 @@ def test_complement_rows_come_first_without_a_class_and_are_left_out_of_the_clas
             ConditionalObjective(3, complement_share=share)
 
 
-
 def test_generation_inputs_give_every_row_a_class_whatever_the_complement_share():
     """What users sample (`generate`, the random grid, MNIST-FID) has no complement rows: each
     row a one-hot class drawn uniformly, while training batches keep their zero rows."""

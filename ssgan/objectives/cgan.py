@@ -102,14 +102,13 @@ class ConditionalObjective(ComplementObjective):
         """Inputs of a batch whose first `free` rows have no class, and the others' classes."""
         z = uniform_latent(seed_generator, batch_size, self.latent_dim)
         n = batch_size - free
-        if not self.diversity_weight:
-            y = keras.random.randint((n,), 0, self.n_classes, seed=seed_generator)
-            return [z, with_complement_rows(ops.one_hot(y, self.n_classes), free)], {"y": y}
-        # Pairs for the mode-seeking term: row i and row n − n//2 + i share a class.
-        y = keras.random.randint((n - n // 2,), 0, self.n_classes, seed=seed_generator)
-        y = ops.concatenate([y, y[: n // 2]])
+        # With the mode-seeking term, pairs: row i and row n − n//2 + i share a class.
+        pairs = n // 2 if self.diversity_weight else 0
+        y = keras.random.randint((n - pairs,), 0, self.n_classes, seed=seed_generator)
+        if pairs:
+            y = ops.concatenate([y, y[:pairs]])
         conditions = with_complement_rows(ops.one_hot(y, self.n_classes), free)
-        return [z, conditions], {"y": y, "z": z}
+        return [z, conditions], ({"y": y, "z": z} if pairs else {"y": y})
 
     def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
         logits = conditioned_rows(fake_outputs["logits"], latent["y"])
