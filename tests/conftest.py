@@ -154,6 +154,19 @@ def assert_pair_term(value, metrics, grads, logits, targets, weight):
         np.testing.assert_allclose(grads, weight * ce_grad, rtol=1e-4, atol=1e-7)
 
 
+def assert_diversity_term(plain, diverse, fake, real, latent, weight):
+    """`diverse`'s generator loss is `plain`'s plus weight × mode_seeking_loss of the features of
+    the rows made with a condition (the last len(latent["varied"])) over `latent["varied"]`."""
+    from ssgan.losses import mode_seeking_loss
+
+    varied = as_numpy(latent["varied"])
+    base, _ = plain.generator_loss(fake, real, latent)
+    value, metrics = diverse.generator_loss(fake, real, latent)
+    expected = float(mode_seeking_loss(as_numpy(fake["features"])[-len(varied):], varied))
+    assert float(metrics["loss_diversity"]) == pytest.approx(expected, rel=1e-5)
+    assert float(value) == pytest.approx(float(base) + weight * expected, rel=1e-5)
+
+
 # The label of the ablation's minibatch rows (the paper's minibatch model) in reports.
 PAPER_MINIBATCH_LABEL = "minibatch discrimination (the paper's model: GAN loss)"
 

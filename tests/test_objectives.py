@@ -85,6 +85,7 @@ PAIR_METRICS = {"loss_pairs", "pair_weight"}
     ("infogan", {"tie_codes_to_labels": True, **PAIRS},  # Q = the classifier: nothing to tie
      {"loss_q_categorical", "loss_q_continuous", "loss_info", *PAIR_METRICS}),
     ("infogan", PAIRS, {"loss_q_categorical", "loss_info", *PAIR_METRICS}),
+    ("infogan", {"diversity_weight": 0.1}, {"loss_info", "loss_balance", "loss_diversity"}),
     ("minibatch", {}, {"fake_realness"}),
 ])
 def test_a_few_training_steps_stay_finite(tiny_mnist, generator, options, expected):

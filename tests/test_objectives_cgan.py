@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import as_numpy as _np
+from conftest import assert_diversity_term
 from conftest import assert_pair_term
 from conftest import softmax_cross_entropy
 
@@ -224,18 +225,16 @@ def test_diversity_term_pairs_the_classes_and_adds_the_mode_seeking_loss(conditi
     diverse = ConditionalObjective(4, latent_dim=LATENT, complement_share=0.5,
                                    conditioned_loss=conditioned_loss, diversity_weight=2.0)
     _, latent = diverse.sample(keras.random.SeedGenerator(0), 20)
-    y, z = _np(latent["y"]), _np(latent["z"])
-    assert len(y) == 10 and z.shape == (20, LATENT)
+    y, z = _np(latent["y"]), _np(latent["varied"])
+    assert len(y) == 10 and z.shape == (10, LATENT)
     np.testing.assert_array_equal(y[:5], y[5:])
+    inputs, _ = diverse.sample(keras.random.SeedGenerator(0), 20)
+    np.testing.assert_array_equal(_np(inputs[0])[10:], z)  # the z of the rows with a class
     rng = np.random.default_rng(3)
     outputs = {"logits": _t(rng.normal(size=(20, 4))), "features": _t(rng.normal(size=(20, 6)))}
     real = {"features": _t(rng.normal(size=(7, 6)))}
-    base, _ = plain.generator_loss(outputs, real, latent)
-    value, metrics = diverse.generator_loss(outputs, real, latent)
-    expected = losses.mode_seeking_loss(_np(outputs["features"])[10:], z[10:])
-    assert float(metrics["loss_diversity"]) == pytest.approx(float(expected), rel=1e-5)
-    assert float(value) == pytest.approx(float(base) + 2.0 * float(expected), rel=1e-5)
-    assert "z" not in plain.sample(keras.random.SeedGenerator(0), 20)[1]
+    assert_diversity_term(plain, diverse, outputs, real, latent, 2.0)
+    assert "varied" not in plain.sample(keras.random.SeedGenerator(0), 20)[1]
     with pytest.raises(ValueError, match="diversity_weight"):
         ConditionalObjective(4, diversity_weight=-1.0)
 

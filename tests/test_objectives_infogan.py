@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import as_numpy as _np
+from conftest import assert_diversity_term
 from conftest import assert_pair_term
 
 from ssgan.models import build_discriminator, build_generator
@@ -378,3 +379,30 @@ def test_generation_inputs_code_every_row_whatever_the_complement_share(balance_
     counts = np.bincount(np.argmax(c_hot, axis=1), minlength=10)
     assert counts.min() > 60 and counts.max() < 140
     assert c_cont.min() >= -1 and c_cont.max() <= 1 and c_cont.std() > 0.4
+
+
+@pytest.mark.parametrize("balance_weight", [0.0, 1.0])
+def test_diversity_term_pairs_the_codes_and_adds_the_mode_seeking_loss(balance_weight):
+    """`diversity_weight`: the coded rows come in pairs of one categorical code (first half,
+    second half) with their own z and continuous codes, and the generator's loss gains
+    w · mode_seeking_loss(features, (z, c_cont)) of those rows; off, the draw is as before."""
+    options = dict(latent_dim=LATENT, n_categories=4, complement_share=0.5,
+                   balance_weight=balance_weight)
+    plain, diverse = InfoGANObjective(4, **options), InfoGANObjective(4, diversity_weight=2.0,
+                                                                      **options)
+    (z, c_hot, c_cont), latent = diverse.sample(keras.random.SeedGenerator(0), 20)
+    codes, varied = _np(latent["c_cat"]), _np(latent["varied"])
+    np.testing.assert_array_equal(codes[:5], codes[5:])
+    np.testing.assert_array_equal(np.argmax(_np(c_hot)[10:], axis=1), codes)
+    np.testing.assert_array_equal(varied, np.concatenate([_np(z)[10:], _np(c_cont)[10:]], 1))
+    assert not np.allclose(varied[:5], varied[5:])  # a pair shares its code, not its inputs
+    rng = np.random.default_rng(3)
+    fake = {"logits": _t(rng.normal(size=(20, 4))), "q": _t(rng.normal(size=(20, 6))),
+            "features": _t(rng.normal(size=(20, 6)))}
+    real = {"features": _t(rng.normal(size=(7, 6)))}
+    assert_diversity_term(plain, diverse, fake, real, latent, 2.0)
+    _, plain_latent = plain.sample(keras.random.SeedGenerator(0), 20)
+    assert "varied" not in plain_latent and "loss_diversity" not in plain.generator_loss(
+        fake, real, plain_latent)[1]
+    with pytest.raises(ValueError, match="diversity_weight"):
+        InfoGANObjective(4, diversity_weight=-1.0)

@@ -15,6 +15,7 @@ from keras import ops
 
 from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import feature_matching_loss
+from ssgan.losses import mode_seeking_loss
 
 
 class Grid(NamedTuple):
@@ -110,9 +111,35 @@ class Objective:
 class ComplementObjective(Objective):
     """An objective whose training batches begin with complement rows (no class or code: bad
     fakes that only train the classifier, `complement_share` of each batch), which what users
-    sample has none of. Subclasses set `complement_share` and implement `_draw`."""
+    sample has none of. Subclasses set `complement_share` and implement `_draw`.
+
+    `diversity_weight` (0: off) adds the mode-seeking term (`mode_seeking_loss`, Mao et al. 2019)
+    over the rows with a condition, which `_draw` then makes in pairs of one condition
+    (`paired_rows`): the distances of the discriminator's features over those of the inputs
+    that vary within a pair (`latent["varied"]`). It asks those rows to vary with z, where
+    feature matching over a batch of mostly complement rows lets them draw one style each."""
 
     complement_share = 0.0
+    diversity_weight = 0.0
+
+    def _check_diversity(self, weight):
+        self.diversity_weight = float(weight)
+        if self.diversity_weight < 0:
+            raise ValueError(f"diversity_weight must be ≥ 0, got {self.diversity_weight}.")
+
+    def _pairs(self, n):
+        """How many of `n` rows with a condition repeat an earlier row's condition (0 without
+        the mode-seeking term)."""
+        return n // 2 if self.diversity_weight else 0
+
+    def diversity_loss(self, fake_outputs, latent, conditions):
+        """(w · mode_seeking_loss, metrics `loss_diversity` (unweighted)) of the rows made with
+        `conditions` (0, {} when off)."""
+        if not self.diversity_weight:
+            return ops.zeros(()), {}
+        diversity = mode_seeking_loss(conditioned_rows(fake_outputs["features"], conditions),
+                                      latent["varied"])
+        return self.diversity_weight * diversity, {"loss_diversity": diversity}
 
     def sample(self, seed_generator, batch_size):
         return self._draw(seed_generator, batch_size,
@@ -171,6 +198,12 @@ def with_complement_rows(conditions, free):
         return conditions
     zeros = ops.zeros((free, ops.shape(conditions)[1]), dtype=conditions.dtype)
     return ops.concatenate([zeros, conditions], axis=0)
+
+
+def paired_rows(values, pairs):
+    """`values` followed by their first `pairs` rows again: row i and row len + i share a
+    condition, the pairs `mode_seeking_loss` compares (first half against last half)."""
+    return ops.concatenate([values, values[:pairs]], axis=0) if pairs else values
 
 
 def conditioned_rows(values, conditions):

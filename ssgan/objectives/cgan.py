@@ -6,7 +6,6 @@ from keras import ops
 
 from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import classification_accuracy
-from ssgan.losses import mode_seeking_loss
 from ssgan.losses import non_saturating_generator_loss
 from ssgan.objectives.base import ComplementObjective
 from ssgan.objectives.base import Grid
@@ -16,6 +15,7 @@ from ssgan.objectives.base import complement_rows
 from ssgan.objectives.base import conditioned_rows
 from ssgan.objectives.base import match_features
 from ssgan.objectives.base import one_hot
+from ssgan.objectives.base import paired_rows
 from ssgan.objectives.base import uniform_latent
 from ssgan.objectives.base import uniform_z
 from ssgan.objectives.base import with_complement_rows
@@ -58,11 +58,9 @@ class ConditionalObjective(ComplementObjective):
     complement rows only (none without them), so the sampled classes are trained toward
     realistic images while the complement rows stay "bad" fakes for the classifier.
 
-    `diversity_weight` (default 0: off): the mode-seeking term (`mode_seeking_loss`, Mao et al.
-    2019) on the rows with a class, which then come in pairs of one class (the first half's
-    classes again in the second half); distances of the discriminator's features f over those
-    of z. It asks the rows with a class to vary with z, where feature matching over a batch of
-    mostly complement rows lets them draw one style per class.
+    `diversity_weight` (default 0: off): the mode-seeking term of `ComplementObjective` on the
+    rows with a class, which then come in pairs of one class; distances of the discriminator's
+    features f over those of z.
 
     Metrics: `loss_feature_matching`, `loss_class` (unweighted) and `fake_class_accuracy` (share
     of fakes whose arg-max class is y); with the pair term `loss_pairs` (unweighted) and
@@ -87,8 +85,8 @@ class ConditionalObjective(ComplementObjective):
         self.conditioned_loss = conditioned_loss
         self.class_weight = float(class_weight)
         self.feature_matching_weight = float(feature_matching_weight)
-        self.diversity_weight = float(diversity_weight)
-        for option in ("class_weight", "feature_matching_weight", "diversity_weight"):
+        self._check_diversity(diversity_weight)
+        for option in ("class_weight", "feature_matching_weight"):
             if getattr(self, option) < 0:
                 raise ValueError(f"{option} must be ≥ 0, got {getattr(self, option)}.")
         self.complement_share = check_share(complement_share)
@@ -102,13 +100,11 @@ class ConditionalObjective(ComplementObjective):
         """Inputs of a batch whose first `free` rows have no class, and the others' classes."""
         z = uniform_latent(seed_generator, batch_size, self.latent_dim)
         n = batch_size - free
-        # With the mode-seeking term, pairs: row i and row n − n//2 + i share a class.
-        pairs = n // 2 if self.diversity_weight else 0
-        y = keras.random.randint((n - pairs,), 0, self.n_classes, seed=seed_generator)
-        if pairs:
-            y = ops.concatenate([y, y[:pairs]])
+        pairs = self._pairs(n)
+        y = paired_rows(keras.random.randint((n - pairs,), 0, self.n_classes,
+                                             seed=seed_generator), pairs)
         conditions = with_complement_rows(ops.one_hot(y, self.n_classes), free)
-        return [z, conditions], ({"y": y, "z": z} if pairs else {"y": y})
+        return [z, conditions], ({"y": y, "varied": z[free:]} if pairs else {"y": y})
 
     def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
         logits = conditioned_rows(fake_outputs["logits"], latent["y"])
@@ -119,13 +115,9 @@ class ConditionalObjective(ComplementObjective):
         class_loss = categorical_cross_entropy(logits, latent["y"])
         metrics = {"loss_class": class_loss,
                    "fake_class_accuracy": classification_accuracy(logits, latent["y"])}
-        loss = self.class_weight * class_loss
-        if self.diversity_weight:
-            diversity = mode_seeking_loss(
-                conditioned_rows(fake_outputs["features"], latent["y"]),
-                conditioned_rows(latent["z"], latent["y"]))
-            loss = loss + self.diversity_weight * diversity
-            metrics["loss_diversity"] = diversity
+        diversity, diversity_metrics = self.diversity_loss(fake_outputs, latent, latent["y"])
+        loss = self.class_weight * class_loss + diversity
+        metrics.update(diversity_metrics)
         matched = fake_outputs  # the fakes feature matching sees
         if self.conditioned_loss == "gan":
             realness = non_saturating_generator_loss(logits)

@@ -15,6 +15,7 @@ from ssgan.objectives.base import check_share
 from ssgan.objectives.base import conditioned_rows
 from ssgan.objectives.base import match_features
 from ssgan.objectives.base import one_hot
+from ssgan.objectives.base import paired_rows
 from ssgan.objectives.base import uniform_latent
 from ssgan.objectives.base import uniform_z
 from ssgan.objectives.base import with_complement_rows
@@ -78,11 +79,15 @@ class InfoGANObjective(ComplementObjective):
     the mutual-information and pair terms see the other rows only, and what users sample
     (`generation_inputs`) has none.
 
+    `diversity_weight` (default 0: off): the mode-seeking term of `ComplementObjective` on the
+    coded rows, which then come in pairs of one categorical code; distances of the
+    discriminator's features over those of (z, c_cont).
+
     The `q` output holds the C categorical logits then the m means. Metrics: D side
     `loss_q_categorical`, `loss_q_continuous` (unweighted), `loss_q_labels` (tied, with a learned
     map), `loss_pairs` (unweighted) and `pair_weight` (current); G side
-    `loss_feature_matching`, `loss_info` (λ-weighted L_MI) and, with λ_B, `loss_balance`
-    (unweighted). Measured: benchmarks/GENERATORS.md.
+    `loss_feature_matching`, `loss_info` (λ-weighted L_MI), with λ_B `loss_balance` and with
+    the mode-seeking term `loss_diversity` (unweighted). Measured: benchmarks/GENERATORS.md.
     """
 
     name = "infogan"
@@ -101,7 +106,8 @@ class InfoGANObjective(ComplementObjective):
                  categorical_weight=1.0, continuous_weight=0.5, feature_matching_weight=1.0,
                  tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
                  q_categorical_input=None, pair_weight=None, pair_start=2000,
-                 pair_ramp=2000, complement_share=0.8, balance_weight=None):
+                 pair_ramp=2000, complement_share=0.8, balance_weight=None,
+                 diversity_weight=0.0):
         super().__init__(n_classes, latent_dim)
         self.n_categories = int(n_categories)
         self.n_continuous = int(n_continuous)
@@ -118,6 +124,7 @@ class InfoGANObjective(ComplementObjective):
         if balance_weight is None:
             balance_weight = 0.0 if self.tie_codes_to_labels else FREE_BALANCE_WEIGHT
         self.balance_weight = float(balance_weight)
+        self._check_diversity(diversity_weight)
         self._check()
         if pair_weight is None:
             pair_weight = TIED_PAIR_WEIGHT if self.tie_codes_to_labels else 0.0
@@ -195,17 +202,23 @@ class InfoGANObjective(ComplementObjective):
         """Inputs of a batch whose first `free` rows have all codes 0, and the others' codes."""
         z = uniform_latent(seed_generator, batch_size, self.latent_dim)
         n = batch_size - free
+        pairs = self._pairs(n)  # rows n − pairs + i repeat row i's categorical code
         if self.balance_weight:
             offset = keras.random.randint((), 0, self.n_categories, seed=seed_generator)
-            c_cat = (ops.arange(n, dtype="int32") + offset) % self.n_categories
+            c_cat = (ops.arange(n - pairs, dtype="int32") + offset) % self.n_categories
         else:
-            c_cat = keras.random.randint((n,), 0, self.n_categories, seed=seed_generator)
+            c_cat = keras.random.randint((n - pairs,), 0, self.n_categories, seed=seed_generator)
+        c_cat = paired_rows(c_cat, pairs)
         codes = [ops.one_hot(c_cat, self.n_categories)]
         latent = {"c_cat": c_cat}
+        varied = [z[free:]]
         if self.n_continuous:
             c_cont = keras.random.uniform((n, self.n_continuous), -1.0, 1.0, seed=seed_generator)
             codes.append(c_cont)
             latent["c_cont"] = c_cont
+            varied.append(c_cont)
+        if pairs:
+            latent["varied"] = ops.concatenate(varied, axis=1)
         return [z, *(with_complement_rows(c, free) for c in codes)], latent
 
     def mutual_information_loss(self, q, latent):
@@ -249,8 +262,9 @@ class InfoGANObjective(ComplementObjective):
     def generator_loss(self, fake_outputs, real_outputs, latent):
         fm = match_features(fake_outputs, real_outputs)
         info, _, _ = self.mutual_information_loss(fake_outputs[self.head_name], latent)
-        loss = self.feature_matching_weight * fm + info
-        metrics = {"loss_feature_matching": fm, "loss_info": info}
+        diversity, metrics = self.diversity_loss(fake_outputs, latent, latent["c_cat"])
+        loss = self.feature_matching_weight * fm + info + diversity
+        metrics.update({"loss_feature_matching": fm, "loss_info": info})
         if self.balance_weight:
             balance = class_imbalance(conditioned_rows(fake_outputs["logits"], latent["c_cat"]))
             loss = loss + self.balance_weight * balance
