@@ -224,11 +224,10 @@ def test_diversity_term_pairs_the_classes_and_adds_the_mode_seeking_loss(conditi
                                  conditioned_loss=conditioned_loss)
     diverse = ConditionalObjective(4, latent_dim=LATENT, complement_share=0.5,
                                    conditioned_loss=conditioned_loss, diversity_weight=2.0)
-    _, latent = diverse.sample(keras.random.SeedGenerator(0), 20)
+    inputs, latent = diverse.sample(keras.random.SeedGenerator(0), 20)
     y, z = _np(latent["y"]), _np(latent["varied"])
     assert len(y) == 10 and z.shape == (10, LATENT)
     np.testing.assert_array_equal(y[:5], y[5:])
-    inputs, _ = diverse.sample(keras.random.SeedGenerator(0), 20)
     np.testing.assert_array_equal(_np(inputs[0])[10:], z)  # the z of the rows with a class
     rng = np.random.default_rng(3)
     outputs = {"logits": _t(rng.normal(size=(20, 4))), "features": _t(rng.normal(size=(20, 6)))}

@@ -385,7 +385,7 @@ def test_generation_inputs_code_every_row_whatever_the_complement_share(balance_
 def test_diversity_term_pairs_the_codes_and_adds_the_mode_seeking_loss(balance_weight):
     """`diversity_weight`: the coded rows come in pairs of one categorical code (first half,
     second half) with their own z and continuous codes, and the generator's loss gains
-    w · mode_seeking_loss(features, (z, c_cont)) of those rows; off, the draw is as before."""
+    w · mode_seeking_loss(features, (z, c_cont)) of those rows; off, neither pairs nor term."""
     options = dict(latent_dim=LATENT, n_categories=4, complement_share=0.5,
                    balance_weight=balance_weight)
     plain, diverse = InfoGANObjective(4, **options), InfoGANObjective(4, diversity_weight=2.0,
