@@ -62,7 +62,8 @@ def test_run_keys_are_those_of_the_committed_results_unless_a_default_changed():
                             record["dataset"], old_settings)
         assert spec.key != record["key"] and "consistency_weight" not in record["options"]
     cgan = plan.RunSpec("cgan", 100, 0, [], "mnist", settings).identity["generator_options"]
-    assert cgan["pair_weight"] == 0.3 and cgan["class_weight"] == 1.0
+    assert cgan["pair_weight"] == 0.0 and cgan["diversity_weight"] == 1.0
+    assert cgan["class_weight"] == 1.0
     tied = plan.RunSpec("infogan-tied", 100, 0, [], "mnist", settings).identity
     assert tied["generator_options"]["tie_codes_to_labels"] is True  # given over the default
 

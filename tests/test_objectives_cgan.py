@@ -53,7 +53,8 @@ def test_cgan_generator_output_changes_with_the_class(architecture):
 
 def test_cgan_losses_on_hand_computed_values():
     objective = ConditionalObjective(3, latent_dim=LATENT, class_weight=0.5,
-                                     feature_matching_weight=2.0)
+                                     feature_matching_weight=2.0, pair_weight=0.3,
+                                     diversity_weight=0.0)
     fake = {"logits": _t([[0.0, math.log(3.0), 0.0], [2.0, 0.0, 0.0]]),
             "features": _t([[0.0, 0.0], [2.0, 2.0]])}
     real = {"logits": _t(np.zeros((2, 3))), "features": _t([[1.0, 2.0], [3.0, 4.0]])}
@@ -119,7 +120,7 @@ def test_pair_term_without_a_ramp_starts_at_once_and_options_are_checked():
 def test_cgan_class_term_is_independent_of_the_real_fake_decision():
     """Shifting all K logits of an example by c moves D(x) = Z/(Z+1) but not the class posterior:
     the class term is blind to how real the fake looks, the K+1 loss to which class it is."""
-    objective = ConditionalObjective(4, latent_dim=LATENT)
+    objective = ConditionalObjective(4, latent_dim=LATENT, diversity_weight=0.0)
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(6, 4)).astype("float32")
     shift = rng.normal(scale=3.0, size=(6, 1)).astype("float32")
@@ -219,9 +220,11 @@ def test_generation_inputs_give_every_row_a_class_whatever_the_complement_share(
 @pytest.mark.parametrize("conditioned_loss", ["feature_matching", "gan"])
 def test_diversity_term_pairs_the_classes_and_adds_the_mode_seeking_loss(conditioned_loss):
     """`diversity_weight`: the rows with a class come in same-class pairs (first half, second
-    half) and the loss gains w · mode_seeking_loss(features, z) of those rows."""
+    half) and the loss gains w · mode_seeking_loss(features, z) of those rows; the default
+    weight is 1."""
+    assert ConditionalObjective(4).diversity_weight == 1.0
     plain = ConditionalObjective(4, latent_dim=LATENT, complement_share=0.5,
-                                 conditioned_loss=conditioned_loss)
+                                 conditioned_loss=conditioned_loss, diversity_weight=0.0)
     diverse = ConditionalObjective(4, latent_dim=LATENT, complement_share=0.5,
                                    conditioned_loss=conditioned_loss, diversity_weight=2.0)
     inputs, latent = diverse.sample(keras.random.SeedGenerator(0), 20)
@@ -247,7 +250,7 @@ def test_gan_conditioned_loss_trains_the_class_rows_by_the_gan_loss(share):
 
     objective = ConditionalObjective(3, latent_dim=LATENT, complement_share=share,
                                      class_weight=0.5, feature_matching_weight=2.0,
-                                     conditioned_loss="gan")
+                                     conditioned_loss="gan", diversity_weight=0.0)
     _, latent = objective.sample(keras.random.SeedGenerator(0), 8)
     y, free = _np(latent["y"]), 8 - len(_np(latent["y"]))
     assert free == round(8 * share)

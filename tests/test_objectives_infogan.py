@@ -71,7 +71,7 @@ def test_infogan_mutual_information_loss_on_hand_computed_values():
     objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
                                  categorical_weight=1.0, continuous_weight=0.5, tie_weight=2.0,
                                  feature_matching_weight=3.0, tie_codes_to_labels=True,
-                                 q_categorical_input="class_logits", pair_weight=0.0)
+                                 q_categorical_input="class_logits", diversity_weight=0.0)
     # Rows: categorical logits (3) then continuous means (2).
     q_fake = _t([[0.0, 0.0, math.log(2.0), 0.5, -0.5],
                  [1.0, 1.0, 1.0, 0.0, 0.0]])
@@ -188,7 +188,7 @@ def test_tied_codes_read_the_classifier_itself():
     np.testing.assert_array_equal(_np(categorical), _np(outputs["logits"]))
     latent = {"c_cat": _t(np.arange(8) % 10, "int32"), "c_cont": _t(inputs[2])}
     _, cat, _ = tied.mutual_information_loss(outputs["q"], latent)
-    cgan = ConditionalObjective(10, latent_dim=LATENT, complement_share=0.0)
+    cgan = ConditionalObjective(10, latent_dim=LATENT, complement_share=0.0, diversity_weight=0.0)
     _, cgan_metrics = cgan.generator_loss(outputs, outputs, {"y": latent["c_cat"]})
     assert float(cat) == pytest.approx(float(cgan_metrics["loss_class"]), rel=1e-5)
     labeled = {"q": outputs["q"][:2], "q_stopped": outputs["q_stopped"][:2]}
@@ -209,7 +209,7 @@ def test_class_balance_term_on_hand_computed_values_and_stratified_codes():
     assert float(class_imbalance(_t([[big, 0.0], [0.0, math.log(3.0)]]))) == pytest.approx(
         mixed, rel=1e-4)
     objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=0,
-                                 balance_weight=2.0, complement_share=0.5,
+                                 balance_weight=2.0, complement_share=0.5, diversity_weight=0.0,
                                  feature_matching_weight=0.0, categorical_weight=0.0)
     inputs, latent = objective.sample(keras.random.SeedGenerator(3), 12)
     codes = _np(latent["c_cat"])
@@ -224,7 +224,8 @@ def test_class_balance_term_on_hand_computed_values_and_stratified_codes():
     assert float(loss) == pytest.approx(2.0 * math.log(3.0), rel=1e-5)
     assert InfoGANObjective(10).balance_weight == 1.0  # free codes: on by default
     assert InfoGANObjective(10, tie_codes_to_labels=True).balance_weight == 0.0
-    unbalanced = InfoGANObjective(3, n_categories=3, n_continuous=0, balance_weight=0.0)
+    unbalanced = InfoGANObjective(3, n_categories=3, n_continuous=0, balance_weight=0.0,
+                                  diversity_weight=0.0)
     real = {"features": _t(np.zeros((4, 1)))}
     assert "loss_balance" not in unbalanced.generator_loss(fake, real, latent)[1]
     with pytest.raises(ValueError, match="balance_weight"):
@@ -328,14 +329,15 @@ def test_code_accuracy_matches_codes_to_classes():
     assert grids[0].column_labels[0] == "-2.0" and grids[0].column_labels[-1] == "+2.0"
 
 
-def test_the_pair_term_is_on_for_tied_codes_and_off_for_free_ones_by_default():
-    """pair_weight=None: 0.3 with codes tied to labels, 0 with free codes; a given weight is
-    followed either way."""
-    assert InfoGANObjective(10, latent_dim=LATENT, tie_codes_to_labels=True).pairs.weight == 0.3
-    assert InfoGANObjective(10, latent_dim=LATENT).pairs.weight == 0.0
-    assert InfoGANObjective(10, latent_dim=LATENT, pair_weight=0.5).pairs.weight == 0.5
-    tied = InfoGANObjective(10, latent_dim=LATENT, tie_codes_to_labels=True, pair_weight=0.0)
-    assert tied.pairs.weight == 0.0
+def test_the_pair_term_is_off_and_the_mode_seeking_term_on_by_default():
+    """Both code forms: no generated-pair term and the mode-seeking term at weight 1 unless
+    asked otherwise; a given weight is followed either way."""
+    for tied in (False, True):
+        default = InfoGANObjective(10, latent_dim=LATENT, tie_codes_to_labels=tied)
+        assert default.pairs.weight == 0.0 and default.diversity_weight == 1.0
+        asked = InfoGANObjective(10, latent_dim=LATENT, tie_codes_to_labels=tied,
+                                 pair_weight=0.5, diversity_weight=0.0)
+        assert asked.pairs.weight == 0.5 and asked.diversity_weight == 0.0
 
 
 def test_complement_rows_have_all_codes_zero_and_no_part_in_the_code_terms():
@@ -388,8 +390,8 @@ def test_diversity_term_pairs_the_codes_and_adds_the_mode_seeking_loss(balance_w
     w · mode_seeking_loss(features, (z, c_cont)) of those rows; off, neither pairs nor term."""
     options = dict(latent_dim=LATENT, n_categories=4, complement_share=0.5,
                    balance_weight=balance_weight)
-    plain, diverse = InfoGANObjective(4, **options), InfoGANObjective(4, diversity_weight=2.0,
-                                                                      **options)
+    plain = InfoGANObjective(4, diversity_weight=0.0, **options)
+    diverse = InfoGANObjective(4, diversity_weight=2.0, **options)
     (z, c_hot, c_cont), latent = diverse.sample(keras.random.SeedGenerator(0), 20)
     codes, varied = _np(latent["c_cat"]), _np(latent["varied"])
     np.testing.assert_array_equal(codes[:5], codes[5:])

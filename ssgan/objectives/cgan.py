@@ -39,12 +39,12 @@ class ConditionalObjective(ComplementObjective):
 
     Discriminator: the generated-pair term of Triple-GAN (`PairTerm`), w_P(t) · CE(l(G(z, y)), y)
     with the gradient reaching D only, so the classifier also learns from generated (image,
-    class) pairs. Its weight is 0 for the first `pair_start` steps (2000) and then ramps linearly
-    to `pair_weight` (0.3, untuned; Triple-GAN's MNIST code uses 0.1 from epoch 300 of 1000)
-    over `pair_ramp` steps (2000). It waits because the same term from step 0 (the AC-GAN term,
-    formerly `discriminator_class_weight`) taught the classifier wrong classes from early fakes
-    not yet of their class (benchmarks/GENERATORS.md). `pair_weight=0` turns it off;
-    `pair_start=0, pair_ramp=0` gives the constant AC-GAN term.
+    class) pairs. Off by default (`pair_weight` 0): measured at 0.3 it did not help the
+    classifier and, once a class drifted, taught it the wrong class (benchmarks/GENERATORS.md).
+    With `pair_weight` > 0 its weight is 0 for the first `pair_start` steps (2000) and then ramps
+    linearly to `pair_weight` over `pair_ramp` steps (2000; Triple-GAN's MNIST code uses 0.1 from
+    epoch 300 of 1000): the same term from step 0 (the AC-GAN term, `pair_start=0,
+    pair_ramp=0`) teaches the classifier wrong classes from early fakes not yet of their class.
 
     `complement_share` (default 0.8): the first round(share · batch) rows of each generated batch
     get no class (a zero one-hot) and are trained by feature matching alone: "bad" fakes beside
@@ -58,9 +58,10 @@ class ConditionalObjective(ComplementObjective):
     complement rows only (none without them), so the sampled classes are trained toward
     realistic images while the complement rows stay "bad" fakes for the classifier.
 
-    `diversity_weight` (default 0: off): the mode-seeking term of `ComplementObjective` on the
-    rows with a class, which then come in pairs of one class; distances of the discriminator's
-    features f over those of z.
+    `diversity_weight` (default 1; 0 turns it off): the mode-seeking term of
+    `ComplementObjective` on the rows with a class, which then come in pairs of one class;
+    distances of the discriminator's features f over those of z. Without it feature matching
+    over a batch of mostly complement rows lets each class collapse to a few styles.
 
     Metrics: `loss_feature_matching`, `loss_class` (unweighted) and `fake_class_accuracy` (share
     of fakes whose arg-max class is y); with the pair term `loss_pairs` (unweighted) and
@@ -76,8 +77,8 @@ class ConditionalObjective(ComplementObjective):
     grid_note = "CGAN: row k requests class k."
 
     def __init__(self, n_classes, latent_dim=100, class_weight=1.0, feature_matching_weight=1.0,
-                 pair_weight=0.3, pair_start=2000, pair_ramp=2000, complement_share=0.8,
-                 conditioned_loss="feature_matching", diversity_weight=0.0):
+                 pair_weight=0.0, pair_start=2000, pair_ramp=2000, complement_share=0.8,
+                 conditioned_loss="feature_matching", diversity_weight=1.0):
         super().__init__(n_classes, latent_dim)
         if conditioned_loss not in CONDITIONED_LOSSES:
             raise ValueError(f"conditioned_loss must be one of {CONDITIONED_LOSSES}, got "

@@ -23,7 +23,6 @@ from ssgan.objectives.base import with_complement_rows
 # What Q's categorical logits read: the discriminator's feature layer (InfoGAN's Q), its K
 # class logits through a learned linear map, or the class logits themselves (codes are classes).
 Q_CATEGORICAL_INPUTS = ("features", "class_logits", "classifier")
-TIED_PAIR_WEIGHT = 0.3  # the generated-pair term's weight with codes tied to labels (untuned)
 FREE_BALANCE_WEIGHT = 1.0  # the class-balance term's weight with free codes (untuned)
 
 
@@ -57,14 +56,15 @@ class InfoGANObjective(ComplementObjective):
     classifier by default, or, with a learned map, by adding `tie_weight` · CE(q_cat(x), y) on
     the labeled batch to the discriminator's loss.
 
-    The discriminator also learns classes from generated pairs (`PairTerm`, Triple-GAN's
-    pseudo-discriminative term): w_P(t) · CE(l(G(z, c)), k(c)) on its K class logits, the weight
-    0 for `pair_start` steps (2000), then ramped to `pair_weight` over `pair_ramp` steps (2000).
-    Tied codes: k(c) = c, `pair_weight` 0.3 by default (None). Free codes: k(c) is the class the
-    discriminator itself gives code c on the batch (arg-max of the summed class posterior of code
-    c's fakes, no gradient), which asks the classifier to call all of one code's samples alike;
-    it is off by default (None: 0), since codes that match classes only in part teach it wrong
-    classes (benchmarks/GENERATORS.md); the map need not be one-to-one.
+    With `pair_weight` > 0 (default 0: off) the discriminator also learns classes from generated
+    pairs (`PairTerm`, Triple-GAN's pseudo-discriminative term): w_P(t) · CE(l(G(z, c)), k(c))
+    on its K class logits, the weight 0 for `pair_start` steps (2000), then ramped to
+    `pair_weight` over `pair_ramp` steps (2000). Tied codes: k(c) = c. Free codes: k(c) is the
+    class the discriminator itself gives code c on the batch (arg-max of the summed class
+    posterior of code c's fakes, no gradient), which asks the classifier to call all of one
+    code's samples alike; the map need not be one-to-one. Off by default for both: codes that
+    match classes only in part teach the classifier wrong classes, and with tied codes the
+    classifier did as well without it (benchmarks/GENERATORS.md).
 
     `balance_weight` λ_B (None: 1 for free codes, 0 for tied ones, which are classes already)
     adds λ_B · KL(p̄ ‖ uniform) = λ_B · (log K − H(p̄)) to the generator's loss, p̄ the
@@ -79,9 +79,9 @@ class InfoGANObjective(ComplementObjective):
     the mutual-information and pair terms see the other rows only, and what users sample
     (`generation_inputs`) has none.
 
-    `diversity_weight` (default 0: off): the mode-seeking term of `ComplementObjective` on the
-    coded rows, which then come in pairs of one categorical code; distances of the
-    discriminator's features over those of (z, c_cont).
+    `diversity_weight` (default 1; 0 turns it off): the mode-seeking term of
+    `ComplementObjective` on the coded rows, which then come in pairs of one categorical code;
+    distances of the discriminator's features over those of (z, c_cont).
 
     The `q` output holds the C categorical logits then the m means. Metrics: D side
     `loss_q_categorical`, `loss_q_continuous` (unweighted), `loss_q_labels` (tied, with a learned
@@ -105,9 +105,9 @@ class InfoGANObjective(ComplementObjective):
     def __init__(self, n_classes, latent_dim=100, n_categories=10, n_continuous=2,
                  categorical_weight=1.0, continuous_weight=0.5, feature_matching_weight=1.0,
                  tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
-                 q_categorical_input=None, pair_weight=None, pair_start=2000,
+                 q_categorical_input=None, pair_weight=0.0, pair_start=2000,
                  pair_ramp=2000, complement_share=0.8, balance_weight=None,
-                 diversity_weight=0.0):
+                 diversity_weight=1.0):
         super().__init__(n_classes, latent_dim)
         self.n_categories = int(n_categories)
         self.n_continuous = int(n_continuous)
@@ -126,8 +126,6 @@ class InfoGANObjective(ComplementObjective):
         self.balance_weight = float(balance_weight)
         self._check_diversity(diversity_weight)
         self._check()
-        if pair_weight is None:
-            pair_weight = TIED_PAIR_WEIGHT if self.tie_codes_to_labels else 0.0
         self.pairs = PairTerm.of(pair_weight, pair_start, pair_ramp)
 
     def _check(self):
