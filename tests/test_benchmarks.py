@@ -133,8 +133,9 @@ def test_results_json_has_one_complete_record_per_run(quick_suite):
     assert by_id["fm-vbn-l100-s0"]["options"]["vbn"] is True
     assert by_id["fm-l100-s0"]["options"]["vbn"] is False
     tied = by_id["infogan-tied-l100-s0"]["options"]["generator_options"]
-    # with the defaults: pair_weight None, which the objective resolves by tie_codes_to_labels
-    assert tied["tie_codes_to_labels"] is True and tied["pair_weight"] is None
+    # the variant's tie over the objective's defaults (no pair term, the mode-seeking term)
+    assert tied["tie_codes_to_labels"] is True and tied["pair_weight"] == 0.0
+    assert tied["diversity_weight"] == 1.0
     assert 0.0 <= by_id["cgan-l100-s0"]["class_consistency"] <= 1.0
     for run_id in ("infogan-l100-s0", "infogan-tied-l100-s0"):
         assert 0.0 <= by_id[run_id]["code_accuracy"] <= 1.0

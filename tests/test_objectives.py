@@ -107,6 +107,25 @@ def test_a_few_training_steps_stay_finite(tiny_mnist, generator, options, expect
     assert samples.shape == (8, 784) and np.all(np.isfinite(samples))
 
 
+@pytest.mark.parametrize("generator", ["cgan", "infogan"])
+def test_the_mode_seeking_term_skips_a_batch_with_one_conditioned_row(generator):
+    """Batch 5 with complement share 0.8: one row has a condition, so no pair and no term; the
+    batch's loss is the loss without the term, not an error."""
+    default, off = make_objective(generator, 10), make_objective(generator, 10,
+                                                                 diversity_weight=0.0)
+    assert default.diversity_weight == 1.0
+    _, latent = default.sample(keras.random.SeedGenerator(0), 5)
+    assert "varied" not in latent
+    rng = np.random.default_rng(0)
+    fake = {"logits": keras.ops.convert_to_tensor(rng.normal(size=(5, 10)).astype("float32")),
+            "features": keras.ops.convert_to_tensor(rng.normal(size=(5, 4)).astype("float32")),
+            "q": keras.ops.convert_to_tensor(rng.normal(size=(5, 12)).astype("float32"))}
+    real = {"features": keras.ops.convert_to_tensor(rng.normal(size=(3, 4)).astype("float32"))}
+    loss, metrics = default.generator_loss(fake, real, latent)
+    assert "loss_diversity" not in metrics and np.isfinite(float(loss))
+    assert float(loss) == pytest.approx(float(off.generator_loss(fake, real, latent)[0]))
+
+
 # ----------------------------------------------------------------- a user's own objective
 
 

@@ -134,8 +134,8 @@ class ComplementObjective(Objective):
 
     def diversity_loss(self, fake_outputs, latent, conditions):
         """(w · mode_seeking_loss, metrics `loss_diversity` (unweighted)) of the rows made with
-        `conditions` (0, {} when off)."""
-        if not self.diversity_weight:
+        `conditions` (0, {} when off, or when a batch has fewer than two such rows to pair)."""
+        if not self.diversity_weight or "varied" not in latent:
             return ops.zeros(()), {}
         diversity = mode_seeking_loss(conditioned_rows(fake_outputs["features"], conditions),
                                       latent["varied"])
