@@ -8,6 +8,7 @@ their arguments before any backend starts.
 
 import argparse
 import contextlib
+import inspect
 import json
 import os
 import sys
@@ -121,6 +122,16 @@ class ArgumentParser(argparse.ArgumentParser):
         fail(self.tool, message, code)
 
 
+
+
+def takes_argument(function, name):
+    """Whether `function` accepts a keyword argument `name` (or any, through **kwargs): how the
+    training code passes newer arguments to users' objectives written before them."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 @contextlib.contextmanager

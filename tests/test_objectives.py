@@ -86,6 +86,9 @@ PAIR_METRICS = {"loss_pairs", "pair_weight"}
      {"loss_q_categorical", "loss_q_continuous", "loss_info", *PAIR_METRICS}),
     ("infogan", PAIRS, {"loss_q_categorical", "loss_info", *PAIR_METRICS}),
     ("infogan", {"diversity_weight": 0.1}, {"loss_info", "loss_balance", "loss_diversity"}),
+    ("cgan", {}, {"loss_class", "loss_diversity", "loss_critic", "loss_critic_realness"}),
+    ("infogan", {"critic_weight": 0.5, "critic_hidden": [16]},
+     {"loss_info", "loss_critic", "loss_critic_realness"}),
     ("minibatch", {}, {"fake_realness"}),
 ])
 def test_a_few_training_steps_stay_finite(tiny_mnist, generator, options, expected):
@@ -119,7 +122,8 @@ def test_the_mode_seeking_term_skips_a_batch_with_one_conditioned_row(generator)
     rng = np.random.default_rng(0)
     fake = {"logits": keras.ops.convert_to_tensor(rng.normal(size=(5, 10)).astype("float32")),
             "features": keras.ops.convert_to_tensor(rng.normal(size=(5, 4)).astype("float32")),
-            "q": keras.ops.convert_to_tensor(rng.normal(size=(5, 12)).astype("float32"))}
+            "q": keras.ops.convert_to_tensor(rng.normal(size=(5, 12)).astype("float32")),
+            "critic": keras.ops.convert_to_tensor(rng.normal(size=(5, 1)).astype("float32"))}
     real = {"features": keras.ops.convert_to_tensor(rng.normal(size=(3, 4)).astype("float32"))}
     loss, metrics = default.generator_loss(fake, real, latent)
     assert "loss_diversity" not in metrics and np.isfinite(float(loss))

@@ -18,6 +18,12 @@ from ssgan.objectives import ConditionalObjective
 LATENT = 8
 
 
+def _without_critic(n_classes, **options):
+    """A CGAN objective without its critic: these tests check the other terms on outputs that
+    have no critic head (tests/test_objectives_critic.py checks the critic)."""
+    return ConditionalObjective(n_classes, critic_weight=0.0, **options)
+
+
 def _t(x, dtype="float32"):
     return keras.ops.convert_to_tensor(np.asarray(x, dtype=dtype))
 
@@ -52,7 +58,7 @@ def test_cgan_generator_output_changes_with_the_class(architecture):
 
 
 def test_cgan_losses_on_hand_computed_values():
-    objective = ConditionalObjective(3, latent_dim=LATENT, class_weight=0.5,
+    objective = _without_critic(3, latent_dim=LATENT, class_weight=0.5,
                                      feature_matching_weight=2.0, pair_weight=0.3,
                                      diversity_weight=0.0)
     fake = {"logits": _t([[0.0, math.log(3.0), 0.0], [2.0, 0.0, 0.0]]),
@@ -74,7 +80,7 @@ def test_cgan_losses_on_hand_computed_values():
     d_loss, d_metrics = objective.discriminator_loss(fake, latent, real, _t([0, 0], "int32"),
                                                      step=_t(1999, "int32"))
     assert float(d_loss) == 0.0 and float(d_metrics["pair_weight"]) == 0.0
-    off = ConditionalObjective(3, latent_dim=LATENT, pair_weight=0.0)
+    off = _without_critic(3, latent_dim=LATENT, pair_weight=0.0)
     d_loss, d_metrics = off.discriminator_loss(fake, latent, real, _t([0, 0], "int32"))
     assert float(d_loss) == 0.0 and d_metrics == {}
 
@@ -97,7 +103,7 @@ def _pair_value_and_gradient(objective, logits, latent, step):
 def test_cgan_pair_term_follows_its_schedule_in_value_and_gradient(step, share):
     """0 up to pair_start (value and gradient exactly), then a linear ramp to the full weight
     over pair_ramp steps: weight × the NumPy cross-entropy and its gradient."""
-    objective = ConditionalObjective(4, latent_dim=LATENT, pair_weight=0.5, pair_start=100,
+    objective = _without_critic(4, latent_dim=LATENT, pair_weight=0.5, pair_start=100,
                                      pair_ramp=40)
     rng = np.random.default_rng(0)
     logits = rng.normal(scale=2.0, size=(6, 4)).astype("float32")
@@ -108,19 +114,24 @@ def test_cgan_pair_term_follows_its_schedule_in_value_and_gradient(step, share):
 
 
 def test_pair_term_without_a_ramp_starts_at_once_and_options_are_checked():
-    objective = ConditionalObjective(3, latent_dim=LATENT, pair_weight=2.0, pair_start=5,
+    objective = _without_critic(3, latent_dim=LATENT, pair_weight=2.0, pair_start=5,
                                      pair_ramp=0)
     weights = [float(objective.pairs.weight_at(_t(t, "int32"))) for t in (0, 4, 5, 6)]
     assert weights == [0.0, 0.0, 2.0, 2.0]
     for option in ("pair_weight", "pair_start", "pair_ramp"):
-        with pytest.raises(ValueError, match=option):
-            ConditionalObjective(3, **{option: -1})
+        for bad in (-1, None, "0.3", True):
+            with pytest.raises(ValueError, match=option):
+                ConditionalObjective(3, **{option: bad})
+    with pytest.raises(ValueError, match="pair_start must be a whole number"):
+        ConditionalObjective(3, pair_start=2.5)
+    assert ConditionalObjective(3, pair_weight=np.float32(0.5), pair_start=np.int64(3)).pairs == (
+        0.5, 3, 2000)
 
 
 def test_cgan_class_term_is_independent_of_the_real_fake_decision():
     """Shifting all K logits of an example by c moves D(x) = Z/(Z+1) but not the class posterior:
     the class term is blind to how real the fake looks, the K+1 loss to which class it is."""
-    objective = ConditionalObjective(4, latent_dim=LATENT, diversity_weight=0.0)
+    objective = _without_critic(4, latent_dim=LATENT, diversity_weight=0.0)
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(6, 4)).astype("float32")
     shift = rng.normal(scale=3.0, size=(6, 1)).astype("float32")
@@ -174,7 +185,7 @@ def test_complement_rows_come_first_without_a_class_and_are_left_out_of_the_clas
     and nothing of the complement rows' logits reaches them (zero gradient there)."""
     from ssgan.backends import get_backend
 
-    objective = ConditionalObjective(3, latent_dim=LATENT, complement_share=0.25,
+    objective = _without_critic(3, latent_dim=LATENT, complement_share=0.25,
                                      pair_start=0, pair_ramp=0, pair_weight=1.0)
     (z, y_hot), latent = objective.sample(keras.random.SeedGenerator(0), 8)
     y_hot, y = _np(y_hot), _np(latent["y"])
@@ -207,7 +218,7 @@ def test_complement_rows_come_first_without_a_class_and_are_left_out_of_the_clas
 def test_generation_inputs_give_every_row_a_class_whatever_the_complement_share():
     """What users sample (`generate`, the random grid, MNIST-FID) has no complement rows: each
     row a one-hot class drawn uniformly, while training batches keep their zero rows."""
-    objective = ConditionalObjective(10, latent_dim=LATENT, complement_share=0.8)
+    objective = _without_critic(10, latent_dim=LATENT, complement_share=0.8)
     (_, trained), _ = objective.sample(keras.random.SeedGenerator(0), 1000)
     assert np.sum(_np(trained).sum(axis=1) == 0) == 800
     z, y_hot = (_np(x) for x in objective.generation_inputs(keras.random.SeedGenerator(0), 1000))
@@ -223,9 +234,9 @@ def test_diversity_term_pairs_the_classes_and_adds_the_mode_seeking_loss(conditi
     half) and the loss gains w · mode_seeking_loss(features, z) of those rows; the default
     weight is 1."""
     assert ConditionalObjective(4).diversity_weight == 1.0
-    plain = ConditionalObjective(4, latent_dim=LATENT, complement_share=0.5,
+    plain = _without_critic(4, latent_dim=LATENT, complement_share=0.5,
                                  conditioned_loss=conditioned_loss, diversity_weight=0.0)
-    diverse = ConditionalObjective(4, latent_dim=LATENT, complement_share=0.5,
+    diverse = _without_critic(4, latent_dim=LATENT, complement_share=0.5,
                                    conditioned_loss=conditioned_loss, diversity_weight=2.0)
     inputs, latent = diverse.sample(keras.random.SeedGenerator(0), 20)
     y, z = _np(latent["y"]), _np(latent["varied"])
@@ -248,7 +259,7 @@ def test_gan_conditioned_loss_trains_the_class_rows_by_the_gan_loss(share):
     reaches the conditioned rows' features."""
     from ssgan.backends import get_backend
 
-    objective = ConditionalObjective(3, latent_dim=LATENT, complement_share=share,
+    objective = _without_critic(3, latent_dim=LATENT, complement_share=share,
                                      class_weight=0.5, feature_matching_weight=2.0,
                                      conditioned_loss="gan", diversity_weight=0.0)
     _, latent = objective.sample(keras.random.SeedGenerator(0), 8)

@@ -188,7 +188,8 @@ def test_tied_codes_read_the_classifier_itself():
     np.testing.assert_array_equal(_np(categorical), _np(outputs["logits"]))
     latent = {"c_cat": _t(np.arange(8) % 10, "int32"), "c_cont": _t(inputs[2])}
     _, cat, _ = tied.mutual_information_loss(outputs["q"], latent)
-    cgan = ConditionalObjective(10, latent_dim=LATENT, complement_share=0.0, diversity_weight=0.0)
+    cgan = ConditionalObjective(10, latent_dim=LATENT, complement_share=0.0, diversity_weight=0.0,
+                                critic_weight=0.0)
     _, cgan_metrics = cgan.generator_loss(outputs, outputs, {"y": latent["c_cat"]})
     assert float(cat) == pytest.approx(float(cgan_metrics["loss_class"]), rel=1e-5)
     labeled = {"q": outputs["q"][:2], "q_stopped": outputs["q_stopped"][:2]}

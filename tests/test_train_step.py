@@ -105,8 +105,8 @@ def test_the_step_schedules_the_objectives_terms_by_its_count(mnist_subset):
 
 
 def test_objectives_without_the_step_argument_still_work():
-    """A user's objective written before `step` existed gets the old call; one that takes it (or
-    **kwargs) gets the step."""
+    """A user's objective written before `step` and `unlabeled_outputs` existed gets the old call;
+    one that takes them (or **kwargs) gets them."""
     seen = {}
 
     class Old:
@@ -119,8 +119,10 @@ def test_objectives_without_the_step_argument_still_work():
             return 2.0, {}
 
     assert steps.objective_discriminator_loss(Old(), {}, {}, {}, None, step=7) == (1.0, {})
-    assert steps.objective_discriminator_loss(New(), {}, {}, {}, None, step=7) == (2.0, {})
-    assert seen == {"step": 7}
+    unlabeled = {"logits": np.zeros((2, 10), "float32")}
+    assert steps.objective_discriminator_loss(
+        New(), {}, {}, {}, None, step=7, unlabeled_outputs=unlabeled) == (2.0, {})
+    assert seen == {"step": 7, "unlabeled_outputs": unlabeled}
 
 
 def test_moving_average_formula():

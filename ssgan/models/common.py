@@ -4,6 +4,7 @@ normalization, and fixing the reference batches of virtual batch normalization."
 import keras
 
 from ssgan import layers as ssgan_layers
+from ssgan.util import takes_argument
 
 
 def noise_seeds(seed):
@@ -35,8 +36,9 @@ def discriminator_model(inputs, features, h, n_classes, minibatch=None, extra_he
     """The discriminator ending in its output dict: `logits` (the K class logits; the fake class
     is the implicit K+1-th logit 0, see `ssgan.losses`), `features` (the layer feature matching
     uses) and the outputs of `extra_heads(features, logits)` (a dict of named tensors, e.g.
-    InfoGAN's Q). `h` feeds the logits, through minibatch discrimination when `minibatch` =
-    (kernels, kernel dimension) is given."""
+    InfoGAN's Q; given `inputs=` as well when it takes it, for heads of their own on the input).
+    `h` feeds the logits, through minibatch discrimination when `minibatch` = (kernels, kernel
+    dimension) is given."""
     if minibatch is not None:
         h = ssgan_layers.MinibatchDiscrimination(*minibatch, name="minibatch_discrimination")(h)
     outputs = {
@@ -44,7 +46,8 @@ def discriminator_model(inputs, features, h, n_classes, minibatch=None, extra_he
         "features": features,
     }
     if extra_heads is not None:
-        extra = extra_heads(features, outputs["logits"])
+        given = {"inputs": inputs} if takes_argument(extra_heads, "inputs") else {}
+        extra = extra_heads(features, outputs["logits"], **given)
         clash = set(extra) & set(outputs)
         if clash:
             raise ValueError(f"Extra discriminator heads may not be named {sorted(clash)}.")

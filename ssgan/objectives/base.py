@@ -7,6 +7,7 @@ the compiled step, so they are pure functions of tensors written with `keras.ops
 metrics work on NumPy arrays outside it.
 """
 
+import numbers
 from typing import NamedTuple
 
 import keras
@@ -16,6 +17,9 @@ from keras import ops
 from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import feature_matching_loss
 from ssgan.losses import mode_seeking_loss
+
+
+CRITIC_HIDDEN = (512, 256)  # the critic's layer widths (a small MLP; untuned)
 
 
 class Grid(NamedTuple):
@@ -82,9 +86,15 @@ class Objective:
         inputs, _ = self.sample(seed_generator, n)
         return inputs
 
+    def classifier_fakes(self, fake_outputs, latent):
+        """The class logits of the generated rows that the K+1 real/fake term counts as fakes:
+        all of them unless an objective judges some by a head of their own."""
+        return fake_outputs["logits"]
+
     def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
         """Terms added to the discriminator's loss, and metrics to report. `step`: the count of
-        discriminator updates before this one (a scalar tensor; None outside training)."""
+        discriminator updates before this one (a scalar tensor; None outside training). An
+        objective that takes `unlabeled_outputs=` also gets the outputs on the unlabeled reals."""
         return ops.zeros(()), {}
 
     def generator_loss(self, fake_outputs, real_outputs, latent):
@@ -117,10 +127,74 @@ class ComplementObjective(Objective):
     over the rows with a condition, which `_draw` then makes in pairs of one condition
     (`paired_rows`): the distances of the discriminator's features over those of the inputs
     that vary within a pair (`latent["varied"]`). It asks those rows to vary with z, where
-    feature matching over a batch of mostly complement rows lets them draw one style each."""
+    feature matching over a batch of mostly complement rows lets them draw one style each.
+
+    `critic_weight` (0: off) keeps the two roles apart (as Triple-GAN does with networks of their
+    own): a critic head with no layer shared with the classifier (`discriminator_heads`) learns
+    unlabeled reals against the rows with a condition, the generator adds critic_weight · its
+    non-saturating GAN loss on those rows, and the K+1 real/fake term counts only the complement
+    rows as fakes (`classifier_fakes`; all rows when there are none, `complement_share=0`).
+    Subclasses set `condition_key`."""
 
     complement_share = 0.0
     diversity_weight = 0.0
+    critic_weight = 0.0
+    critic_hidden = CRITIC_HIDDEN
+    condition_key = None  # the `latent` entry of the conditioned rows' classes or codes
+
+    def _check_critic(self, weight, hidden):
+        """Set and check `critic_weight` and `critic_hidden` (after `complement_share`)."""
+        self.critic_weight = float(weight)
+        if isinstance(hidden, int | float):
+            hidden = (hidden,)
+        self.critic_hidden = tuple(int(units) for units in hidden)
+        if self.critic_weight < 0:
+            raise ValueError(f"critic_weight must be ≥ 0, got {self.critic_weight}.")
+        if not self.critic_hidden or min(self.critic_hidden) < 1:
+            raise ValueError(f"critic_hidden must be one or more layer widths ≥ 1, got {hidden!r}.")
+
+    def discriminator_heads(self, features, logits, inputs=None):
+        """With the critic, `critic`: a real/fake logit of its own on the discriminator's input
+        (flatten → [dense → leaky ReLU(0.2)] per `critic_hidden` → dense(1)), no layer shared."""
+        if not self.critic_weight:
+            return {}
+        if inputs is None:
+            raise ValueError("critic_weight > 0 needs an architecture that gives the "
+                             "discriminator's heads its input (discriminator_model(inputs=...)).")
+        h = keras.layers.Flatten(name="critic_flatten")(inputs)
+        for i, units in enumerate(self.critic_hidden):
+            h = keras.layers.Dense(units, name=f"critic_dense_{i}")(h)
+            h = keras.layers.LeakyReLU(0.2, name=f"critic_lrelu_{i}")(h)
+        return {"critic": keras.layers.Dense(1, name="critic")(h)}
+
+    def classifier_fakes(self, fake_outputs, latent):
+        # With the critic the rows with a condition are its fakes, not the classifier's: good
+        # class-y fakes called fake teach a K+1 classifier that their class is unlikely.
+        logits = fake_outputs["logits"]
+        conditions = latent[self.condition_key]
+        if not self.critic_weight or _rows(logits) == _rows(conditions):
+            return logits
+        return complement_rows(logits, conditions)
+
+    def critic_discriminator_loss(self, fake_outputs, unlabeled_outputs, latent):
+        """(The critic's binary cross-entropy, unlabeled reals against the rows with a
+        condition, metrics `loss_critic`); (0, {}) when off or without such rows."""
+        conditions = latent[self.condition_key]
+        if not self.critic_weight or _rows(conditions) == 0:
+            return ops.zeros(()), {}
+        real = unlabeled_outputs["critic"]
+        fake = conditioned_rows(fake_outputs["critic"], conditions)
+        loss = 0.5 * ops.mean(ops.softplus(-real)) + 0.5 * ops.mean(ops.softplus(fake))
+        return loss, {"loss_critic": loss}
+
+    def critic_generator_loss(self, fake_outputs, latent):
+        """(critic_weight · the non-saturating GAN loss of the rows with a condition against the
+        critic, metrics `loss_critic_realness` (unweighted)); (0, {}) when off."""
+        conditions = latent[self.condition_key]
+        if not self.critic_weight or _rows(conditions) == 0:
+            return ops.zeros(()), {}
+        realness = ops.mean(ops.softplus(-conditioned_rows(fake_outputs["critic"], conditions)))
+        return self.critic_weight * realness, {"loss_critic_realness": realness}
 
     def _check_diversity(self, weight):
         self.diversity_weight = float(weight)
@@ -152,6 +226,11 @@ class ComplementObjective(Objective):
         """Inputs of a batch whose first `free` rows are complement rows, and what the losses
         need to know about the others."""
         raise NotImplementedError
+
+
+def _rows(values):
+    """The static number of rows of `values` (None when the compiled step does not know it)."""
+    return values.shape[0]
 
 
 def uniform_z(rng, n, latent_dim):
@@ -230,12 +309,17 @@ class PairTerm(NamedTuple):
 
     @classmethod
     def of(cls, weight, start, ramp):
-        """A checked term from the objectives' `pair_weight`, `pair_start`, `pair_ramp`."""
-        term = cls(float(weight), int(start), int(ramp))
-        for option, value in zip(("pair_weight", "pair_start", "pair_ramp"), term, strict=True):
-            if not value >= 0:
-                raise ValueError(f"{option} must be ≥ 0, got {value}.")
-        return term
+        """A checked term from the objectives' `pair_weight`, `pair_start`, `pair_ramp`: a
+        number ≥ 0 and two whole numbers ≥ 0 (ValueError naming the option otherwise)."""
+        values = []
+        for option, value, kind in (("pair_weight", weight, float), ("pair_start", start, int),
+                                    ("pair_ramp", ramp, int)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+                raise ValueError(f"{option} must be a number ≥ 0, got {value!r}.")
+            if kind is int and value != int(value):
+                raise ValueError(f"{option} must be a whole number of steps, got {value!r}.")
+            values.append(kind(value))
+        return cls(*values)
 
     def weight_at(self, step):
         """The weight at `step` (a scalar tensor of discriminator updates so far), computed

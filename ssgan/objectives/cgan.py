@@ -7,6 +7,7 @@ from keras import ops
 from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import classification_accuracy
 from ssgan.losses import non_saturating_generator_loss
+from ssgan.objectives.base import CRITIC_HIDDEN
 from ssgan.objectives.base import ComplementObjective
 from ssgan.objectives.base import Grid
 from ssgan.objectives.base import PairTerm
@@ -63,10 +64,16 @@ class ConditionalObjective(ComplementObjective):
     distances of the discriminator's features f over those of z. Without it feature matching
     over a batch of mostly complement rows lets each class collapse to a few styles.
 
+    `critic_weight` (default 1; 0 turns it off) and `critic_hidden` (512, 256): the critic of
+    `ComplementObjective`, a real/fake network of its own for the rows with a class, whose
+    GAN loss the generator adds; the classifier's fakes are then the complement rows alone, so
+    realistic class-conditioned samples no longer teach it that a class is fake.
+
     Metrics: `loss_feature_matching`, `loss_class` (unweighted) and `fake_class_accuracy` (share
     of fakes whose arg-max class is y); with the pair term `loss_pairs` (unweighted) and
     `pair_weight` (its current weight); with `conditioned_loss="gan"` `loss_realness`; with
-    the mode-seeking term `loss_diversity` (unweighted).
+    the mode-seeking term `loss_diversity` (unweighted); with the critic `loss_critic` (D side)
+    and `loss_critic_realness` (unweighted).
     """
 
     name = "cgan"
@@ -75,10 +82,12 @@ class ConditionalObjective(ComplementObjective):
     metrics = (("class_consistency", "CGAN class consistency (%)"),)
     metric_note = "CGAN class consistency: share of G(z, y) that the evaluation classifier labels y."
     grid_note = "CGAN: row k requests class k."
+    condition_key = "y"
 
     def __init__(self, n_classes, latent_dim=100, class_weight=1.0, feature_matching_weight=1.0,
                  pair_weight=0.0, pair_start=2000, pair_ramp=2000, complement_share=0.8,
-                 conditioned_loss="feature_matching", diversity_weight=1.0):
+                 conditioned_loss="feature_matching", diversity_weight=1.0, critic_weight=1.0,
+                 critic_hidden=CRITIC_HIDDEN):
         super().__init__(n_classes, latent_dim)
         if conditioned_loss not in CONDITIONED_LOSSES:
             raise ValueError(f"conditioned_loss must be one of {CONDITIONED_LOSSES}, got "
@@ -91,6 +100,7 @@ class ConditionalObjective(ComplementObjective):
             if getattr(self, option) < 0:
                 raise ValueError(f"{option} must be ≥ 0, got {getattr(self, option)}.")
         self.complement_share = check_share(complement_share)
+        self._check_critic(critic_weight, critic_hidden)
         self.pairs = PairTerm.of(pair_weight, pair_start, pair_ramp)
 
     @property
@@ -107,9 +117,13 @@ class ConditionalObjective(ComplementObjective):
         conditions = with_complement_rows(ops.one_hot(y, self.n_classes), free)
         return [z, conditions], ({"y": y, "varied": z[free:]} if pairs else {"y": y})
 
-    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
+    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None,
+                           unlabeled_outputs=None):
         logits = conditioned_rows(fake_outputs["logits"], latent["y"])
-        return self.pairs.loss(logits, latent["y"], step)
+        loss, metrics = self.pairs.loss(logits, latent["y"], step)
+        critic, critic_metrics = self.critic_discriminator_loss(fake_outputs, unlabeled_outputs,
+                                                                latent)
+        return loss + critic, {**metrics, **critic_metrics}
 
     def generator_loss(self, fake_outputs, real_outputs, latent):
         logits = conditioned_rows(fake_outputs["logits"], latent["y"])
@@ -117,8 +131,9 @@ class ConditionalObjective(ComplementObjective):
         metrics = {"loss_class": class_loss,
                    "fake_class_accuracy": classification_accuracy(logits, latent["y"])}
         diversity, diversity_metrics = self.diversity_loss(fake_outputs, latent, latent["y"])
-        loss = self.class_weight * class_loss + diversity
-        metrics.update(diversity_metrics)
+        critic, critic_metrics = self.critic_generator_loss(fake_outputs, latent)
+        loss = self.class_weight * class_loss + diversity + critic
+        metrics.update({**diversity_metrics, **critic_metrics})
         matched = fake_outputs  # the fakes feature matching sees
         if self.conditioned_loss == "gan":
             realness = non_saturating_generator_loss(logits)

@@ -8,6 +8,7 @@ from keras import ops
 from ssgan import layers as ssgan_layers
 from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import gaussian_negative_log_likelihood
+from ssgan.objectives.base import CRITIC_HIDDEN
 from ssgan.objectives.base import ComplementObjective
 from ssgan.objectives.base import Grid
 from ssgan.objectives.base import PairTerm
@@ -83,11 +84,15 @@ class InfoGANObjective(ComplementObjective):
     `ComplementObjective` on the coded rows, which then come in pairs of one categorical code;
     distances of the discriminator's features over those of (z, c_cont).
 
+    `critic_weight` (default 0: off) and `critic_hidden` (512, 256): the critic of
+    `ComplementObjective` for the coded rows, the classifier's fakes then the complement rows.
+
     The `q` output holds the C categorical logits then the m means. Metrics: D side
     `loss_q_categorical`, `loss_q_continuous` (unweighted), `loss_q_labels` (tied, with a learned
     map), `loss_pairs` (unweighted) and `pair_weight` (current); G side
-    `loss_feature_matching`, `loss_info` (λ-weighted L_MI), with λ_B `loss_balance` and with
-    the mode-seeking term `loss_diversity` (unweighted). Measured: benchmarks/GENERATORS.md.
+    `loss_feature_matching`, `loss_info` (λ-weighted L_MI), with λ_B `loss_balance`, with
+    the mode-seeking term `loss_diversity` (unweighted), with the critic `loss_critic` (D side)
+    and `loss_critic_realness` (unweighted). Measured: benchmarks/GENERATORS.md.
     """
 
     name = "infogan"
@@ -101,13 +106,14 @@ class InfoGANObjective(ComplementObjective):
                    "classifier's label under the best one-to-one matching of codes to classes; "
                    "code k ↦ class k: without the matching (what tying codes to labels aims for).")
     grid_note = "InfoGAN: rows are the categorical code, columns sweep one continuous code."
+    condition_key = "c_cat"
 
     def __init__(self, n_classes, latent_dim=100, n_categories=10, n_continuous=2,
                  categorical_weight=1.0, continuous_weight=0.5, feature_matching_weight=1.0,
                  tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
                  q_categorical_input=None, pair_weight=0.0, pair_start=2000,
                  pair_ramp=2000, complement_share=0.8, balance_weight=None,
-                 diversity_weight=1.0):
+                 diversity_weight=1.0, critic_weight=0.0, critic_hidden=CRITIC_HIDDEN):
         super().__init__(n_classes, latent_dim)
         self.n_categories = int(n_categories)
         self.n_continuous = int(n_continuous)
@@ -125,6 +131,7 @@ class InfoGANObjective(ComplementObjective):
             balance_weight = 0.0 if self.tie_codes_to_labels else FREE_BALANCE_WEIGHT
         self.balance_weight = float(balance_weight)
         self._check_diversity(diversity_weight)
+        self._check_critic(critic_weight, critic_hidden)
         self._check()
         self.pairs = PairTerm.of(pair_weight, pair_start, pair_ramp)
 
@@ -155,7 +162,11 @@ class InfoGANObjective(ComplementObjective):
             dims["c_cont"] = self.n_continuous
         return dims
 
-    def discriminator_heads(self, features, logits):
+    def discriminator_heads(self, features, logits, inputs=None):
+        return {**super().discriminator_heads(features, logits, inputs),
+                **self._q_heads(features, logits)}
+
+    def _q_heads(self, features, logits):
         if self.q_categorical_input == "features":
             return {self.head_name: self._q_on_features(
                 features, self.n_categories + self.n_continuous, "q_output")}
@@ -238,11 +249,14 @@ class InfoGANObjective(ComplementObjective):
             return codes
         return ops.take(code_classes(logits, codes, self.n_categories), codes, axis=0)
 
-    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None):
+    def discriminator_loss(self, fake_outputs, latent, labeled_outputs, labels, step=None,
+                           unlabeled_outputs=None):
         loss, categorical, continuous = self.mutual_information_loss(
             self._discriminator_q(fake_outputs), latent
         )
-        metrics = {"loss_q_categorical": categorical, "loss_q_continuous": continuous}
+        critic, metrics = self.critic_discriminator_loss(fake_outputs, unlabeled_outputs, latent)
+        loss = loss + critic
+        metrics.update({"loss_q_categorical": categorical, "loss_q_continuous": continuous})
         # With Q = the classifier the tie has no parameter to train (the supervised loss is it).
         if self.tie_codes_to_labels and self.q_categorical_input != "classifier":
             logits, _ = self.split_q(self._discriminator_q(labeled_outputs))
@@ -261,7 +275,9 @@ class InfoGANObjective(ComplementObjective):
         fm = match_features(fake_outputs, real_outputs)
         info, _, _ = self.mutual_information_loss(fake_outputs[self.head_name], latent)
         diversity, metrics = self.diversity_loss(fake_outputs, latent, latent["c_cat"])
-        loss = self.feature_matching_weight * fm + info + diversity
+        critic, critic_metrics = self.critic_generator_loss(fake_outputs, latent)
+        metrics.update(critic_metrics)
+        loss = self.feature_matching_weight * fm + info + diversity + critic
         metrics.update({"loss_feature_matching": fm, "loss_info": info})
         if self.balance_weight:
             balance = class_imbalance(conditioned_rows(fake_outputs["logits"], latent["c_cat"]))

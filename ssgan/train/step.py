@@ -15,7 +15,6 @@ One step (Salimans et al. 2016, Improved-GAN's `train_mnist_feature_matching.py`
    objective's loss, feature matching for the plain generator).
 """
 
-import inspect
 from typing import NamedTuple
 
 import keras
@@ -23,6 +22,7 @@ from keras import ops
 
 from ssgan import losses
 from ssgan.train.state import TrainState
+from ssgan.util import takes_argument
 
 
 # Per-step rate of the running mean of the predictions that distribution alignment divides by:
@@ -86,17 +86,24 @@ def discriminate(model, trainable, non_trainable, batches, training=True):
 
 
 def objective_discriminator_loss(objective, fake_outputs, latent, labeled_outputs, labels,
-                                 step=None):
-    """The objective's discriminator terms; `step` is passed only to an objective that takes it
-    (a user's objective written before the argument existed still works)."""
-    try:
-        parameters = inspect.signature(objective.discriminator_loss).parameters.values()
-    except (TypeError, ValueError):
-        parameters = ()
-    if any(p.name == "step" or p.kind is p.VAR_KEYWORD for p in parameters):
-        return objective.discriminator_loss(fake_outputs, latent, labeled_outputs, labels,
-                                            step=step)
-    return objective.discriminator_loss(fake_outputs, latent, labeled_outputs, labels)
+                                 step=None, unlabeled_outputs=None):
+    """The objective's discriminator terms; `step` and `unlabeled_outputs` (the outputs on the
+    unlabeled real batch) are passed only to an objective that takes them (a user's objective
+    written before the arguments existed still works)."""
+    extra = {}
+    if takes_argument(objective.discriminator_loss, "step"):
+        extra["step"] = step
+    if takes_argument(objective.discriminator_loss, "unlabeled_outputs"):
+        extra["unlabeled_outputs"] = unlabeled_outputs
+    return objective.discriminator_loss(fake_outputs, latent, labeled_outputs, labels, **extra)
+
+
+def fake_logits(objective, fake_outputs, latent):
+    """The class logits of the fakes that the K+1 real/fake term counts: all of the generated
+    batch, unless the objective says otherwise (`Objective.classifier_fakes`; a user's objective
+    without the method counts all)."""
+    choose = getattr(objective, "classifier_fakes", None)
+    return fake_outputs["logits"] if choose is None else choose(fake_outputs, latent)
 
 
 def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, history=None,
@@ -116,11 +123,12 @@ def discriminator_loss(model, config, d_trainable, d_non_trainable, batch, histo
     y_lab = batch["y_labeled"]
     loss_sup = losses.supervised_loss(out_lab["logits"], y_lab)
     loss_unsup = losses.unsupervised_discriminator_loss(
-        out_unl["logits"], out_fake["logits"],
+        out_unl["logits"], fake_logits(model.objective, out_fake, batch["latent"]),
         losses.one_sided_label_smoothing(config.label_smoothing),
     )
     extra, extra_metrics = objective_discriminator_loss(
-        model.objective, out_fake, batch["latent"], out_lab, y_lab, step=step
+        model.objective, out_fake, batch["latent"], out_lab, y_lab, step=step,
+        unlabeled_outputs=out_unl,
     )
     total = loss_sup + config.unlabeled_weight * loss_unsup + extra
     if config.entropy_weight:
