@@ -59,8 +59,8 @@ def test_cgan_generator_output_changes_with_the_class(architecture):
 
 def test_cgan_losses_on_hand_computed_values():
     objective = _without_critic(3, latent_dim=LATENT, class_weight=0.5,
-                                     feature_matching_weight=2.0, pair_weight=0.3,
-                                     diversity_weight=0.0)
+                                feature_matching_weight=2.0, pair_weight=0.3,
+                                diversity_weight=0.0)
     fake = {"logits": _t([[0.0, math.log(3.0), 0.0], [2.0, 0.0, 0.0]]),
             "features": _t([[0.0, 0.0], [2.0, 2.0]])}
     real = {"logits": _t(np.zeros((2, 3))), "features": _t([[1.0, 2.0], [3.0, 4.0]])}
@@ -104,7 +104,7 @@ def test_cgan_pair_term_follows_its_schedule_in_value_and_gradient(step, share):
     """0 up to pair_start (value and gradient exactly), then a linear ramp to the full weight
     over pair_ramp steps: weight × the NumPy cross-entropy and its gradient."""
     objective = _without_critic(4, latent_dim=LATENT, pair_weight=0.5, pair_start=100,
-                                     pair_ramp=40)
+                                pair_ramp=40)
     rng = np.random.default_rng(0)
     logits = rng.normal(scale=2.0, size=(6, 4)).astype("float32")
     labels = rng.integers(0, 4, 6)
@@ -115,7 +115,7 @@ def test_cgan_pair_term_follows_its_schedule_in_value_and_gradient(step, share):
 
 def test_pair_term_without_a_ramp_starts_at_once_and_options_are_checked():
     objective = _without_critic(3, latent_dim=LATENT, pair_weight=2.0, pair_start=5,
-                                     pair_ramp=0)
+                                pair_ramp=0)
     weights = [float(objective.pairs.weight_at(_t(t, "int32"))) for t in (0, 4, 5, 6)]
     assert weights == [0.0, 0.0, 2.0, 2.0]
     for option in ("pair_weight", "pair_start", "pair_ramp"):
@@ -186,7 +186,7 @@ def test_complement_rows_come_first_without_a_class_and_are_left_out_of_the_clas
     from ssgan.backends import get_backend
 
     objective = _without_critic(3, latent_dim=LATENT, complement_share=0.25,
-                                     pair_start=0, pair_ramp=0, pair_weight=1.0)
+                                pair_start=0, pair_ramp=0, pair_weight=1.0)
     (z, y_hot), latent = objective.sample(keras.random.SeedGenerator(0), 8)
     y_hot, y = _np(y_hot), _np(latent["y"])
     assert _np(z).shape == (8, LATENT) and y.shape == (6,)
@@ -235,9 +235,9 @@ def test_diversity_term_pairs_the_classes_and_adds_the_mode_seeking_loss(conditi
     weight is 1."""
     assert ConditionalObjective(4).diversity_weight == 1.0
     plain = _without_critic(4, latent_dim=LATENT, complement_share=0.5,
-                                 conditioned_loss=conditioned_loss, diversity_weight=0.0)
+                            conditioned_loss=conditioned_loss, diversity_weight=0.0)
     diverse = _without_critic(4, latent_dim=LATENT, complement_share=0.5,
-                                   conditioned_loss=conditioned_loss, diversity_weight=2.0)
+                              conditioned_loss=conditioned_loss, diversity_weight=2.0)
     inputs, latent = diverse.sample(keras.random.SeedGenerator(0), 20)
     y, z = _np(latent["y"]), _np(latent["varied"])
     assert len(y) == 10 and z.shape == (10, LATENT)
@@ -260,8 +260,8 @@ def test_gan_conditioned_loss_trains_the_class_rows_by_the_gan_loss(share):
     from ssgan.backends import get_backend
 
     objective = _without_critic(3, latent_dim=LATENT, complement_share=share,
-                                     class_weight=0.5, feature_matching_weight=2.0,
-                                     conditioned_loss="gan", diversity_weight=0.0)
+                                class_weight=0.5, feature_matching_weight=2.0,
+                                conditioned_loss="gan", diversity_weight=0.0)
     _, latent = objective.sample(keras.random.SeedGenerator(0), 8)
     y, free = _np(latent["y"]), 8 - len(_np(latent["y"]))
     assert free == round(8 * share)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import as_numpy
 
+from ssgan.backends import get_backend
 from ssgan.models.mlp import build_mlp_discriminator
 from ssgan.objectives import make_objective
 from ssgan.train import step as steps
@@ -83,21 +84,20 @@ def test_the_critic_shares_no_layer_with_the_classifier():
     assert len(critic) == 2 * 3  # three dense layers
     assert [tuple(v.shape) for v in critic[::2]] == [(784, 6), (6, 5), (5, 1)]
     other = [v for v in model.trainable_variables if not v.path.startswith("critic")]
-    import jax
 
-    def part(name, which):
-        def f(values):
-            mapping = list(zip(which, values))
-            with keras.StatelessScope(state_mapping=mapping):
-                return keras.ops.sum(model(x, training=False)[name])
-        return f
+    def grads_of(name, which):
+        def total(values):
+            with keras.StatelessScope(state_mapping=list(zip(which, values))):
+                return keras.ops.sum(model(x, training=False)[name]), {}
+        values = [keras.ops.convert_to_tensor(v.value) for v in which]
+        return get_backend().value_and_grad(total)(values)[1]
 
-    if keras.backend.backend() != "jax":
-        pytest.skip("the gradient check is written with jax.grad")
-    grads = jax.grad(part("logits", critic))([v.value for v in critic])
-    assert all(float(np.abs(np.asarray(g)).max()) == 0.0 for g in grads)
-    grads = jax.grad(part("critic", other))([v.value for v in other])
-    assert all(float(np.abs(np.asarray(g)).max()) == 0.0 for g in grads)
+    for grad in grads_of("logits", critic):
+        assert grad is None or float(np.abs(as_numpy(grad)).max()) == 0.0
+    for grad in grads_of("critic", other):
+        assert grad is None or float(np.abs(as_numpy(grad)).max()) == 0.0
+    # The check can fail: each head does move with its own weights.
+    assert float(np.abs(as_numpy(grads_of("critic", critic)[-2])).max()) > 0.0
 
 
 def test_the_critic_options_are_checked():

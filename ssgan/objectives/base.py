@@ -17,6 +17,8 @@ from keras import ops
 from ssgan.losses import categorical_cross_entropy
 from ssgan.losses import feature_matching_loss
 from ssgan.losses import mode_seeking_loss
+from ssgan.losses import non_saturating_generator_loss
+from ssgan.losses import unsupervised_discriminator_loss
 
 
 CRITIC_HIDDEN = (512, 256)  # the critic's layer widths (a small MLP; untuned)
@@ -176,24 +178,31 @@ class ComplementObjective(Objective):
             return logits
         return complement_rows(logits, conditions)
 
-    def critic_discriminator_loss(self, fake_outputs, unlabeled_outputs, latent):
-        """(The critic's binary cross-entropy, unlabeled reals against the rows with a
-        condition, metrics `loss_critic`); (0, {}) when off or without such rows."""
+    def _critic_fakes(self, fake_outputs, latent):
+        """The critic's logits on the rows with a condition; None when the critic is off or the
+        batch has no such row."""
         conditions = latent[self.condition_key]
         if not self.critic_weight or _rows(conditions) == 0:
+            return None
+        return conditioned_rows(fake_outputs["critic"], conditions)
+
+    def critic_discriminator_loss(self, fake_outputs, unlabeled_outputs, latent):
+        """(The critic's binary cross-entropy, unlabeled reals against the rows with a
+        condition, metrics `loss_critic`); (0, {}) when off or without such rows. On one logit
+        the K+1 real/fake loss is exactly that cross-entropy (log Z = the logit)."""
+        fake = self._critic_fakes(fake_outputs, latent)
+        if fake is None:
             return ops.zeros(()), {}
-        real = unlabeled_outputs["critic"]
-        fake = conditioned_rows(fake_outputs["critic"], conditions)
-        loss = 0.5 * ops.mean(ops.softplus(-real)) + 0.5 * ops.mean(ops.softplus(fake))
+        loss = unsupervised_discriminator_loss(unlabeled_outputs["critic"], fake)
         return loss, {"loss_critic": loss}
 
     def critic_generator_loss(self, fake_outputs, latent):
         """(critic_weight · the non-saturating GAN loss of the rows with a condition against the
         critic, metrics `loss_critic_realness` (unweighted)); (0, {}) when off."""
-        conditions = latent[self.condition_key]
-        if not self.critic_weight or _rows(conditions) == 0:
+        fake = self._critic_fakes(fake_outputs, latent)
+        if fake is None:
             return ops.zeros(()), {}
-        realness = ops.mean(ops.softplus(-conditioned_rows(fake_outputs["critic"], conditions)))
+        realness = non_saturating_generator_loss(fake)
         return self.critic_weight * realness, {"loss_critic_realness": realness}
 
     def _check_diversity(self, weight):
