@@ -49,9 +49,13 @@ def test_the_critic_losses_on_hand_computed_values(generator):
     np.testing.assert_array_equal(as_numpy(steps.fake_logits(objective, fake, latent)), kept)
 
 
-def test_the_critic_is_on_by_default_for_the_cgan_only():
-    assert make_objective("cgan", 10).critic_weight == 1.0
-    assert make_objective("infogan", 10).critic_weight == 0.0
+@pytest.mark.parametrize("generator", ["cgan", "infogan"])
+def test_the_critic_is_on_by_default(generator):
+    objective = make_objective(generator, 10, latent_dim=LATENT)
+    assert objective.critic_weight == 1.0
+    model = build_mlp_discriminator(784, 10, hidden_units=(8,), extra_heads=(
+        objective.discriminator_heads), seed=0)
+    assert "critic" in model.output
 
 
 @pytest.mark.parametrize("generator", ["cgan", "infogan"])

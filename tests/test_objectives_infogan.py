@@ -19,13 +19,19 @@ from ssgan.objectives.infogan import code_classes
 LATENT = 8
 
 
+def _without_critic(n_classes, **options):
+    """An InfoGAN objective without its critic: these tests check the other terms on outputs that
+    have no critic head (tests/test_objectives_critic.py checks the critic)."""
+    return InfoGANObjective(n_classes, critic_weight=0.0, **options)
+
+
 def _t(x, dtype="float32"):
     return keras.ops.convert_to_tensor(np.asarray(x, dtype=dtype))
 
 
 def test_infogan_sample_code_shapes_and_ranges():
     # Every row coded (no complement rows), so each carries a one-hot categorical code.
-    objective = InfoGANObjective(10, latent_dim=LATENT, complement_share=0.0)
+    objective = _without_critic(10, latent_dim=LATENT, complement_share=0.0)
     inputs, latent = objective.sample(keras.random.SeedGenerator(1), 2000)
     z, c_hot, c_cont = (_np(x) for x in inputs)
     assert z.shape == (2000, LATENT) and c_hot.shape == (2000, 10) and c_cont.shape == (2000, 2)
@@ -38,7 +44,7 @@ def test_infogan_sample_code_shapes_and_ranges():
 
 
 def test_infogan_generator_and_q_head_shapes():
-    objective = InfoGANObjective(10, latent_dim=LATENT)
+    objective = _without_critic(10, latent_dim=LATENT)
     generator = build_generator("mlp", (28, 28, 1), hidden=(32,), latent_dim=LATENT,
                                 condition_dims=objective.condition_dims, seed=0)
     assert [tuple(x.shape[1:]) for x in generator.inputs] == [(LATENT,), (10,), (2,)]
@@ -54,7 +60,7 @@ def test_infogan_generator_and_q_head_shapes():
     logits, means = objective.split_q(outputs["q"])
     assert tuple(logits.shape) == (6, 10) and tuple(means.shape) == (6, 2)
     # InfoGAN's own Q on the features with q_hidden=0: one dense layer on the 16 features.
-    linear = InfoGANObjective(10, latent_dim=LATENT, q_hidden=0, q_categorical_input="features")
+    linear = _without_critic(10, latent_dim=LATENT, q_hidden=0, q_categorical_input="features")
     discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
                                         extra_heads=linear.discriminator_heads, seed=0)
     outputs = discriminator(images, training=False)
@@ -64,14 +70,14 @@ def test_infogan_generator_and_q_head_shapes():
     assert [layer.name for layer in q_layers] == ["q_output"]
     assert q_layers[0].kernel.shape == (16, 12)
     with pytest.raises(ValueError, match="q_hidden"):
-        InfoGANObjective(10, q_hidden=-1)
+        _without_critic(10, q_hidden=-1)
 
 
 def test_infogan_mutual_information_loss_on_hand_computed_values():
-    objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
-                                 categorical_weight=1.0, continuous_weight=0.5, tie_weight=2.0,
-                                 feature_matching_weight=3.0, tie_codes_to_labels=True,
-                                 q_categorical_input="class_logits", diversity_weight=0.0)
+    objective = _without_critic(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
+                                categorical_weight=1.0, continuous_weight=0.5, tie_weight=2.0,
+                                feature_matching_weight=3.0, tie_codes_to_labels=True,
+                                q_categorical_input="class_logits", diversity_weight=0.0)
     # Rows: categorical logits (3) then continuous means (2).
     q_fake = _t([[0.0, 0.0, math.log(2.0), 0.5, -0.5],
                  [1.0, 1.0, 1.0, 0.0, 0.0]])
@@ -98,8 +104,8 @@ def test_infogan_mutual_information_loss_on_hand_computed_values():
     tie = math.log(5.0) - math.log(3.0)  # the continuous outputs play no part in the tie
     assert float(d_metrics["loss_q_labels"]) == pytest.approx(tie, rel=1e-5)
     assert float(d_loss) == pytest.approx(expected_mi + 2.0 * tie, rel=1e-5)
-    untied = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
-                              pair_weight=0.0)
+    untied = _without_critic(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
+                             pair_weight=0.0)
     d_loss, d_metrics = untied.discriminator_loss(fake, latent, labeled, _t([1], "int32"))
     assert "loss_q_labels" not in d_metrics
     assert float(d_loss) == pytest.approx(expected_mi, rel=1e-5)
@@ -109,7 +115,7 @@ def test_infogan_q_on_class_logits_trains_the_map_not_the_classifier():
     from ssgan.backends import get_backend
 
     value_and_grad = get_backend().value_and_grad
-    objective = InfoGANObjective(10, latent_dim=LATENT, q_categorical_input="class_logits")
+    objective = _without_critic(10, latent_dim=LATENT, q_categorical_input="class_logits")
     generator = build_generator("mlp", (28, 28, 1), hidden=(32,), latent_dim=LATENT,
                                 condition_dims=objective.condition_dims, seed=0)
     discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
@@ -135,8 +141,8 @@ def test_infogan_q_on_class_logits_trains_the_map_not_the_classifier():
 
     # The discriminator's MI term trains Q (its map and its continuous head), not the classifier:
     # no gradient reaches the class logits or the hidden layers through the categorical part.
-    no_continuous = InfoGANObjective(10, latent_dim=LATENT, n_continuous=0,
-                                     q_categorical_input="class_logits", pair_weight=0.0)
+    no_continuous = _without_critic(10, latent_dim=LATENT, n_continuous=0,
+                                    q_categorical_input="class_logits", pair_weight=0.0)
     d_categorical = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
                                         extra_heads=no_continuous.discriminator_heads, seed=0)
 
@@ -166,7 +172,7 @@ def test_infogan_q_on_class_logits_trains_the_map_not_the_classifier():
     (_, _), grads = value_and_grad(g_loss)([v.value for v in g_variables])
     assert sum(gradient_norms(grads, g_variables).values()) > 0
     with pytest.raises(ValueError, match="q_categorical_input"):
-        InfoGANObjective(10, q_categorical_input="pixels")
+        _without_critic(10, q_categorical_input="pixels")
 
 
 
@@ -175,9 +181,9 @@ def test_tied_codes_read_the_classifier_itself():
     term, the tie to labels has nothing to train, and the option needs C == K."""
     from ssgan.objectives import ConditionalObjective
 
-    tied = InfoGANObjective(10, latent_dim=LATENT, tie_codes_to_labels=True)
+    tied = _without_critic(10, latent_dim=LATENT, tie_codes_to_labels=True)
     assert tied.q_categorical_input == "classifier"
-    assert InfoGANObjective(10, latent_dim=LATENT).q_categorical_input == "class_logits"
+    assert _without_critic(10, latent_dim=LATENT).q_categorical_input == "class_logits"
     generator = build_generator("mlp", (28, 28, 1), hidden=(32,), latent_dim=LATENT,
                                 condition_dims=tied.condition_dims, seed=0)
     discriminator = build_discriminator("mlp", (28, 28, 1), 10, hidden=(32, 16),
@@ -196,7 +202,7 @@ def test_tied_codes_read_the_classifier_itself():
     _, d_metrics = tied.discriminator_loss(outputs, latent, labeled, _t([0, 1], "int32"))
     assert "loss_q_labels" not in d_metrics
     with pytest.raises(ValueError, match="'classifier' needs n_categories == n_classes"):
-        InfoGANObjective(10, n_categories=5, q_categorical_input="classifier")
+        _without_critic(10, n_categories=5, q_categorical_input="classifier")
 
 
 def test_class_balance_term_on_hand_computed_values_and_stratified_codes():
@@ -209,9 +215,9 @@ def test_class_balance_term_on_hand_computed_values_and_stratified_codes():
     mixed = 0.625 * math.log(0.625 * 2) + 0.375 * math.log(0.375 * 2)
     assert float(class_imbalance(_t([[big, 0.0], [0.0, math.log(3.0)]]))) == pytest.approx(
         mixed, rel=1e-4)
-    objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=0,
-                                 balance_weight=2.0, complement_share=0.5, diversity_weight=0.0,
-                                 feature_matching_weight=0.0, categorical_weight=0.0)
+    objective = _without_critic(3, latent_dim=LATENT, n_categories=3, n_continuous=0,
+                                balance_weight=2.0, complement_share=0.5, diversity_weight=0.0,
+                                feature_matching_weight=0.0, categorical_weight=0.0)
     inputs, latent = objective.sample(keras.random.SeedGenerator(3), 12)
     codes = _np(latent["c_cat"])
     assert len(codes) == 6 and np.bincount(codes, minlength=3).tolist() == [2, 2, 2]
@@ -223,14 +229,14 @@ def test_class_balance_term_on_hand_computed_values_and_stratified_codes():
     loss, metrics = objective.generator_loss(fake, {"features": _t(np.zeros((4, 1)))}, latent)
     assert float(metrics["loss_balance"]) == pytest.approx(math.log(3.0), rel=1e-5)
     assert float(loss) == pytest.approx(2.0 * math.log(3.0), rel=1e-5)
-    assert InfoGANObjective(10).balance_weight == 1.0  # free codes: on by default
-    assert InfoGANObjective(10, tie_codes_to_labels=True).balance_weight == 0.0
-    unbalanced = InfoGANObjective(3, n_categories=3, n_continuous=0, balance_weight=0.0,
-                                  diversity_weight=0.0)
+    assert _without_critic(10).balance_weight == 1.0  # free codes: on by default
+    assert _without_critic(10, tie_codes_to_labels=True).balance_weight == 0.0
+    unbalanced = _without_critic(3, n_categories=3, n_continuous=0, balance_weight=0.0,
+                                 diversity_weight=0.0)
     real = {"features": _t(np.zeros((4, 1)))}
     assert "loss_balance" not in unbalanced.generator_loss(fake, real, latent)[1]
     with pytest.raises(ValueError, match="balance_weight"):
-        InfoGANObjective(10, balance_weight=-1.0)
+        _without_critic(10, balance_weight=-1.0)
 
 
 def _pair_term(objective, logits, codes, step):
@@ -266,10 +272,10 @@ def test_code_classes_are_the_discriminators_majority_class_per_code():
 def test_infogan_pair_term_value_and_gradient(tied, step, share):
     """Tied codes: CE toward the code itself; free codes: toward the class the discriminator gives
     the code (a constant target). Zero before pair_start, then ramped; gradients as NumPy's."""
-    objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=1,
-                                 categorical_weight=0.0, continuous_weight=0.0,
-                                 tie_codes_to_labels=tied, pair_weight=0.4, pair_start=50,
-                                 pair_ramp=10)
+    objective = _without_critic(3, latent_dim=LATENT, n_categories=3, n_continuous=1,
+                                categorical_weight=0.0, continuous_weight=0.0,
+                                tie_codes_to_labels=tied, pair_weight=0.4, pair_start=50,
+                                pair_ramp=10)
     rng = np.random.default_rng(1)
     logits = rng.normal(scale=2.0, size=(9, 3)).astype("float32")
     codes = np.arange(9) % 3
@@ -302,7 +308,7 @@ def test_discriminator_with_the_q_head_survives_a_keras_save_load_round_trip(tmp
 
 
 def test_grid_inputs_layout():
-    info = InfoGANObjective(10, latent_dim=LATENT)
+    info = _without_critic(10, latent_dim=LATENT)
     values = np.linspace(-2, 2, 5)
     z, c_hot, c_cont = info.grid_inputs(1, values, seed=3)
     assert z.shape == (50, LATENT) and c_hot.shape == (50, 10) and c_cont.shape == (50, 2)
@@ -315,7 +321,7 @@ def test_grid_inputs_layout():
 
 
 def test_code_accuracy_matches_codes_to_classes():
-    objective = InfoGANObjective(10, latent_dim=LATENT)
+    objective = _without_critic(10, latent_dim=LATENT)
     permutation = np.random.default_rng(0).permutation(10)
 
     def generate(inputs):
@@ -345,8 +351,8 @@ def test_complement_rows_have_all_codes_zero_and_no_part_in_the_code_terms():
     """`complement_share`: the first round(share · batch) rows get zero codes, and the mutual
     information loss is that of the coded rows alone (appending complement rows with any Q
     output changes nothing)."""
-    objective = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
-                                 complement_share=0.5, pair_weight=0.0)
+    objective = _without_critic(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
+                                complement_share=0.5, pair_weight=0.0)
     (z, c_hot, c_cont), latent = objective.sample(keras.random.SeedGenerator(0), 6)
     c_hot, c_cont = _np(c_hot), _np(c_cont)
     assert _np(z).shape == (6, LATENT) and _np(latent["c_cat"]).shape == (3,)
@@ -356,23 +362,23 @@ def test_complement_rows_have_all_codes_zero_and_no_part_in_the_code_terms():
     np.testing.assert_array_equal(c_cont[3:], _np(latent["c_cont"]))
     rng = np.random.default_rng(0)
     coded = rng.normal(size=(3, 5)).astype("float32")
-    alone = InfoGANObjective(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
-                             pair_weight=0.0)
+    alone = _without_critic(3, latent_dim=LATENT, n_categories=3, n_continuous=2,
+                            pair_weight=0.0)
     for complement in (np.zeros((3, 5)), rng.normal(scale=5.0, size=(3, 5))):
         q = _t(np.concatenate([complement, coded]))
         for mine, theirs in zip(objective.mutual_information_loss(q, latent),
                                 alone.mutual_information_loss(_t(coded), latent)):
             assert float(mine) == pytest.approx(float(theirs), rel=1e-6)
     with pytest.raises(ValueError, match="complement_share"):
-        InfoGANObjective(3, complement_share=1.0)
+        _without_critic(3, complement_share=1.0)
 
 
 @pytest.mark.parametrize("balance_weight", [0.0, 1.0])
 def test_generation_inputs_code_every_row_whatever_the_complement_share(balance_weight):
     """What users sample (`generate`, the random grid, MNIST-FID) has no complement rows: each
     row has a one-hot code (every code about equally often) and continuous codes in [−1, 1]."""
-    objective = InfoGANObjective(10, latent_dim=LATENT, complement_share=0.8,
-                                 balance_weight=balance_weight)
+    objective = _without_critic(10, latent_dim=LATENT, complement_share=0.8,
+                                balance_weight=balance_weight)
     (_, trained, _), _ = objective.sample(keras.random.SeedGenerator(0), 1000)
     assert np.sum(_np(trained).sum(axis=1) == 0) == 800
     inputs = objective.generation_inputs(keras.random.SeedGenerator(0), 1000)
@@ -391,8 +397,8 @@ def test_diversity_term_pairs_the_codes_and_adds_the_mode_seeking_loss(balance_w
     w · mode_seeking_loss(features, (z, c_cont)) of those rows; off, neither pairs nor term."""
     options = dict(latent_dim=LATENT, n_categories=4, complement_share=0.5,
                    balance_weight=balance_weight)
-    plain = InfoGANObjective(4, diversity_weight=0.0, **options)
-    diverse = InfoGANObjective(4, diversity_weight=2.0, **options)
+    plain = _without_critic(4, diversity_weight=0.0, **options)
+    diverse = _without_critic(4, diversity_weight=2.0, **options)
     (z, c_hot, c_cont), latent = diverse.sample(keras.random.SeedGenerator(0), 20)
     codes, varied = _np(latent["c_cat"]), _np(latent["varied"])
     np.testing.assert_array_equal(codes[:5], codes[5:])
@@ -408,4 +414,4 @@ def test_diversity_term_pairs_the_codes_and_adds_the_mode_seeking_loss(balance_w
     assert "varied" not in plain_latent and "loss_diversity" not in plain.generator_loss(
         fake, real, plain_latent)[1]
     with pytest.raises(ValueError, match="diversity_weight"):
-        InfoGANObjective(4, diversity_weight=-1.0)
+        _without_critic(4, diversity_weight=-1.0)

@@ -84,7 +84,7 @@ class InfoGANObjective(ComplementObjective):
     `ComplementObjective` on the coded rows, which then come in pairs of one categorical code;
     distances of the discriminator's features over those of (z, c_cont).
 
-    `critic_weight` (default 0: off) and `critic_hidden` (512, 256): the critic of
+    `critic_weight` (default 1; 0 turns it off) and `critic_hidden` (512, 256): the critic of
     `ComplementObjective` for the coded rows, the classifier's fakes then the complement rows.
 
     The `q` output holds the C categorical logits then the m means. Metrics: D side
@@ -113,7 +113,7 @@ class InfoGANObjective(ComplementObjective):
                  tie_codes_to_labels=False, tie_weight=None, q_hidden=128,
                  q_categorical_input=None, pair_weight=0.0, pair_start=2000,
                  pair_ramp=2000, complement_share=0.8, balance_weight=None,
-                 diversity_weight=1.0, critic_weight=0.0, critic_hidden=CRITIC_HIDDEN):
+                 diversity_weight=1.0, critic_weight=1.0, critic_hidden=CRITIC_HIDDEN):
         super().__init__(n_classes, latent_dim)
         self.n_categories = int(n_categories)
         self.n_continuous = int(n_continuous)
